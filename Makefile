@@ -1,0 +1,33 @@
+# Two entry points for a fresh machine: `make test` and `make search`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# torch is pinned here (not in setup.cfg) so pip takes the CPU build on disk instead of a multi-GB CUDA one.
+TORCH_PIN ?= torch==2.13.0
+
+.PHONY: install test search bench bench-compare clean
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH_PIN)
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest -q tests benchmarks --benchmark-disable
+
+search: install
+	$(PY) cli.py search --lam 0.2
+
+BENCH_THRESHOLD ?= mean:25%
+bench: install
+	$(PY) -m pytest -q benchmarks --benchmark-only --benchmark-autosave --benchmark-storage=.benchmarks
+
+bench-compare: install
+	$(PY) -m pytest -q benchmarks --benchmark-only --benchmark-storage=.benchmarks --benchmark-compare --benchmark-compare-fail=$(BENCH_THRESHOLD)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .benchmarks build *.egg-info
