@@ -88,6 +88,8 @@ class Genotype:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise GenotypeError(f"genotype is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise GenotypeError("genotype JSON is nested too deeply") from None
         return cls.from_dict(data)
 
     def to_darts(self) -> str:
@@ -163,51 +165,91 @@ def _validate_cell(kind: str, pairs: Sequence[Pair], concat: Sequence[int]) -> N
 
 # ---- DARTS text form ----------------------------------------------------------------
 def _parse_darts_text(text: str) -> dict[str, Any]:
+    if not isinstance(text, str):
+        raise GenotypeError(f"DARTS text form must be a string, got {type(text).__name__}")
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         raise GenotypeError(f"not a DARTS genotype expression: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # e.g. null bytes on Python 3.10
+        raise GenotypeError(f"not a DARTS genotype expression: {exc}") from None
     call = tree.body
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == "Genotype"):
         raise GenotypeError("DARTS text form must be a single Genotype(...) expression")
     if call.args:
         raise GenotypeError("Genotype(...) must use keyword arguments (normal=..., reduce=...)")
-    return {kw.arg: _literal(kw.value, kw.arg or "?") for kw in call.keywords}
+    data: dict[str, Any] = {}
+    for kw in call.keywords:
+        if kw.arg is None:
+            raise GenotypeError("Genotype(...) must not use **kwargs")
+        if kw.arg in data:
+            # ast.parse accepts repeated keywords; silently keeping the last would hide a typo.
+            raise GenotypeError(f"Genotype(...) repeats keyword {kw.arg!r}")
+        data[kw.arg] = _literal(kw.value, kw.arg)
+    return data
 
 
 def _literal(node: ast.AST, where: str) -> Any:
     """Only constants, lists, tuples and range(a, b[, s]) with int literals are accepted."""
     if isinstance(node, ast.Constant) and isinstance(node.value, (str, int)) and not isinstance(node.value, bool):
         return node.value
+    # A negative index is a literal too; keep it so validation can say "out of range".
+    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant)
+            and isinstance(node.operand.value, int) and not isinstance(node.operand.value, bool)):
+        return -node.operand.value
     if isinstance(node, (ast.List, ast.Tuple)):
         return [_literal(e, where) for e in node.elts]
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range":
         args = [_literal(a, where) for a in node.args]
         if node.keywords or not 1 <= len(args) <= 3 or not all(isinstance(a, int) for a in args):
             raise GenotypeError(f"{where}: range() takes 1 to 3 integer literals")
-        rng = range(*args)
-        if len(rng) > 64:
-            raise GenotypeError(f"{where}: range too long")
+        try:
+            rng = range(*args)
+            too_long = len(rng) > 64
+        except (ValueError, OverflowError):  # step 0, or a length beyond sys.maxsize
+            raise GenotypeError(f"{where}: invalid range{tuple(args)}") from None
+        if too_long:
+            raise GenotypeError(f"{where}: range too long (at most 64 nodes)")
         return list(rng)
     raise GenotypeError(f"{where}: only literals and range(a, b) are allowed in a genotype, "
                         f"found {type(node).__name__}")
 
 
 def load_genotype(source: str) -> Genotype:
-    """Read a genotype from a JSON/DARTS-text file path, or parse the string itself."""
-    text = source
-    path = Path(source)
-    looks_like_path = len(source) < 4096 and "\n" not in source and not source.lstrip().startswith(("{", "Genotype"))
-    if looks_like_path:
-        if not path.is_file():
-            raise GenotypeError(f"no such genotype file: {source}")
+    """Read a genotype from a JSON/DARTS-text file path, or parse the string itself.
+
+    An existing file wins; otherwise text that starts like a genotype (``{`` or
+    ``Genotype``) is parsed, and anything else is reported as a missing file.
+    """
+    if not isinstance(source, str):
+        raise GenotypeError(f"genotype source must be a path or text, got {type(source).__name__}")
+    if _is_file(source):
         try:
-            text = path.read_text()
+            text = Path(source).read_text()
         except (OSError, UnicodeDecodeError) as exc:
             raise GenotypeError(f"cannot read genotype file {source}: {exc}") from None
+        return _parse_text(text, f"genotype file {source}")
+    if source.lstrip().startswith(("{", "Genotype")):
+        return _parse_text(source, "genotype text")
+    if not source.strip():
+        raise GenotypeError("genotype text is empty")
+    raise GenotypeError(f"no such genotype file: {source}")
+
+
+def _is_file(source: str) -> bool:
+    # Long or multi-line strings are genotype text, never paths.
+    if len(source) >= 4096 or "\n" in source or not source.strip():
+        return False
+    try:
+        return Path(source).is_file()
+    except (OSError, ValueError):  # e.g. a null byte or an over-long name
+        return False
+
+
+def _parse_text(text: str, what: str) -> Genotype:
     stripped = text.strip()
     if not stripped:
-        raise GenotypeError(f"genotype {'file ' + source if looks_like_path else 'text'} is empty")
+        raise GenotypeError(f"{what} is empty")
     if stripped.startswith("{"):
         return Genotype.from_json(stripped)
     return Genotype.from_darts(stripped)

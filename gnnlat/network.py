@@ -39,6 +39,8 @@ class NetworkConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "NetworkConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"a network config must be a mapping, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

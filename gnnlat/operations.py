@@ -170,6 +170,7 @@ def build_op(name: str, channels: int, stride: int, affine: bool = True) -> nn.M
     """Build op ``name``; raises ValueError for an unknown name or stride."""
     if name not in OPS:
         raise ValueError(f"unknown operation {name!r}; known: {', '.join(ALL_OPS)}")
-    if stride not in (1, 2):
-        raise ValueError(f"stride must be 1 or 2, got {stride}")
+    # bool and float compare equal to 1/2, so check the type too.
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride not in (1, 2):
+        raise ValueError(f"stride must be 1 or 2, got {stride!r}")
     return OPS[name](channels, stride, affine)

@@ -142,6 +142,10 @@ def one_hot_alpha(genotype: Genotype, reduction: bool, large: float = 30.0) -> t
     for k, (op, inp) in enumerate(pairs):
         if op not in PRIMITIVES:
             raise ValueError(f"op {op!r} is not a search primitive; it has no α column")
+        if k % 2 and pairs[k - 1][1] == inp:
+            # One α row per edge: a second op on the same edge would overwrite the first.
+            raise ValueError(f"node {k // 2 + 2} takes input {inp} twice; a supernet edge holds "
+                             f"one op, so this genotype has no one-hot α")
         row = starts[k // 2] + inp
         alpha[row] = -large
         alpha[row, PRIMITIVES.index(op)] = large

@@ -1,0 +1,156 @@
+"""The sampling-and-timing loop that fills a profile store; resumable and safe to run twice at once.
+
+Architecture i of a run is a pure function of (seed, i), so re-running the same command walks the
+same sequence, skips what the store already holds for this device and backend, and stops once the
+store has ``n`` primary samples. Each interleaved batch is written in one transaction: a SIGKILL
+loses at most the batch in flight.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterator
+
+from gnnlat.genotype import Genotype, random_genotype
+from gnnlat.network import Network, NetworkConfig
+from harness.store import ProfileStore, Sample, arch_key, fingerprint_id
+from harness.timers import Timer, Timing
+
+# --vary-config ranges: wide, but bounded so one architecture times well under a second.
+VARY_C = (8, 12, 16, 20, 24, 32)
+VARY_LAYERS = (5, 6, 8, 9, 11, 14)
+VARY_RESOLUTION = (16, 24, 32, 40, 48)
+VARY_BATCH = (1, 2, 4, 8)
+VARY_COST_LIMIT = 8.0  # relative to the search config, in C² · layers · resolution² · batch
+
+
+@dataclass
+class ProfileConfig:
+    n: int
+    out: str
+    seed: int = 0
+    config: NetworkConfig = field(default_factory=NetworkConfig)
+    vary_config: bool = False
+    repeat_frac: float = 0.05
+    batch_archs: int = 4  # networks timed together in interleaved rounds
+    repeat_delay: int = 50  # a repeat re-times a sample at least this many primaries later
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"--n must be at least 1, got {self.n}")
+        if not 0 <= self.repeat_frac <= 1:
+            raise ValueError(f"--repeat-frac must be within [0, 1], got {self.repeat_frac}")
+        if self.batch_archs < 1:
+            raise ValueError("batch_archs must be at least 1")
+
+
+def vary_config(rng: random.Random, base: NetworkConfig) -> NetworkConfig:
+    """A random config around ``base`` (same in_channels and classes), within the cost limit."""
+    limit = VARY_COST_LIMIT * base.C ** 2 * base.layers * base.resolution ** 2 * base.batch
+    while True:
+        c = NetworkConfig(C=rng.choice(VARY_C), layers=rng.choice(VARY_LAYERS),
+                          in_channels=base.in_channels, resolution=rng.choice(VARY_RESOLUTION),
+                          batch=rng.choice(VARY_BATCH), classes=base.classes)
+        if c.C ** 2 * c.layers * c.resolution ** 2 * c.batch <= limit:
+            return c
+
+
+def architecture_stream(cfg: ProfileConfig) -> Iterator[tuple[Genotype, NetworkConfig]]:
+    rng = random.Random(cfg.seed)
+    while True:
+        genotype = random_genotype(rng)
+        config = vary_config(rng, cfg.config) if cfg.vary_config else cfg.config
+        yield genotype, config
+
+
+@dataclass
+class ProfileStats:
+    """Throughput bookkeeping: how much wall time went into the timed windows."""
+
+    timed: int = 0
+    wall_s: float = 0.0
+    timed_s: float = 0.0
+
+    @property
+    def overhead_frac(self) -> float:
+        return 1.0 - self.timed_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def archs_per_hour(self) -> float:
+        return 3600.0 * self.timed / self.wall_s if self.wall_s > 0 else 0.0
+
+
+def _to_sample(genotype_json: str, config: dict, timing: Timing, timer: Timer, fp: dict, kind: str) -> Sample:
+    return Sample(genotype_json=genotype_json, config=config, backend=timer.backend,
+                  latency_ms=timing.latency_ms, median_ms=timing.median_ms, p90_ms=timing.p90_ms,
+                  cv=timing.cv, rounds=timing.rounds, reps=timing.reps, round_spread=timing.round_spread,
+                  noisy=timing.noisy, fingerprint=fp, kind=kind,
+                  extra={"round_minima": timing.round_minima})
+
+
+def _timed_window_s(timings: list[Timing]) -> float:
+    # Sum of the per-round timed runs: latency x reps x rounds is a close lower bound; the median
+    # x runs is the better estimate of the time actually spent inside the timed calls.
+    return sum(t.median_ms * max(t.reps, 1) * t.rounds for t in timings) / 1e3
+
+
+def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int], None] | None = None,
+                stats: ProfileStats | None = None) -> dict:
+    """Fill ``cfg.out`` up to ``cfg.n`` primary samples for this timer's device; returns a summary."""
+    stats = stats or ProfileStats()
+    fp = timer.fingerprint()
+    rng = random.Random(f"repeats-{cfg.seed}")
+    with ProfileStore(cfg.out) as store:
+        fp_id = fingerprint_id(fp)
+        done = store.primary_keys(timer.backend, fp_id)
+        stream = architecture_stream(cfg)
+        if progress:
+            progress(len(done), cfg.n)
+        while len(done) < cfg.n:
+            batch = _next_batch(stream, done, cfg.batch_archs, cfg.n - len(done))
+            repeats = _pick_repeats(store, timer.backend, fp_id, cfg, rng)
+            t0 = time.perf_counter()
+            nets = [Network(g, c) for g, c in batch] + [Network(Genotype.from_json(s.genotype_json),
+                                                                NetworkConfig.from_dict(s.config)) for s in repeats]
+            timings = timer.time_many(nets)
+            samples = [_to_sample(g.to_json(), c.to_dict(), t, timer, fp, "primary")
+                       for (g, c), t in zip(batch, timings)]
+            samples += [_to_sample(s.genotype_json, s.config, t, timer, fp, "repeat")
+                        for s, t in zip(repeats, timings[len(batch):])]
+            store.add(samples)
+            stats.timed += len(nets)
+            stats.wall_s += time.perf_counter() - t0
+            stats.timed_s += _timed_window_s(timings)
+            done.update(s.arch_key for s in samples[:len(batch)])
+            # Another process may be filling the same file: trust the store's count.
+            done |= store.primary_keys(timer.backend, fp_id)
+            if progress:
+                progress(len(done), cfg.n)
+            del nets
+        summary = store.summary()
+    summary.update(archs_per_hour=stats.archs_per_hour, overhead_frac=stats.overhead_frac,
+                   fingerprint_id=fp_id)
+    return summary
+
+
+def _next_batch(stream, done: set[str], size: int, remaining: int) -> list[tuple[Genotype, NetworkConfig]]:
+    batch: list[tuple[Genotype, NetworkConfig]] = []
+    while len(batch) < min(size, remaining):
+        g, c = next(stream)
+        if arch_key(g.to_json(), c.to_dict()) not in done and all((g, c) != b for b in batch):
+            batch.append((g, c))
+    return batch
+
+
+def _pick_repeats(store: ProfileStore, backend: str, fp_id: str, cfg: ProfileConfig,
+                  rng: random.Random) -> list[Sample]:
+    """At most one repeat per batch, once the repeats fall behind ``repeat_frac`` of the primaries,
+    chosen among samples at least ``repeat_delay`` primaries old (not right away)."""
+    primaries = store.count(backend, fp_id)
+    if cfg.repeat_frac <= 0 or primaries <= cfg.repeat_delay:
+        return []
+    if store.count(backend, fp_id, kind="repeat") >= cfg.repeat_frac * primaries:
+        return []
+    old = store.samples(backend, fp_id)[: primaries - cfg.repeat_delay]
+    return [rng.choice(old)]
