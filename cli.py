@@ -12,9 +12,10 @@ import click
 
 from gnnlat.genotype import Genotype, GenotypeError, load_genotype
 from gnnlat.network import NetworkConfig, SEARCH_CONFIG
+from harness.store import ProfileStoreError
 
 # Errors the library raises for bad input; the CLI turns them into a message and exit status 1.
-USER_ERRORS: tuple[type[BaseException], ...] = (GenotypeError, ValueError, FileNotFoundError,
+USER_ERRORS: tuple[type[BaseException], ...] = (GenotypeError, ProfileStoreError, ValueError, FileNotFoundError,
                                                  PermissionError, IsADirectoryError, sqlite3.Error,
                                                  RuntimeError, OSError)
 
@@ -102,6 +103,17 @@ def describe(genotype: str, as_json: bool, **kwargs: Any) -> None:
 BACKEND_CHOICE = click.Choice(["auto", "triton", "cpu", "onnxruntime"])
 
 
+def timer_settings(backend: str, rounds: int | None, round_ms: float | None):
+    """Backend defaults, with --rounds / --round-ms applied when given."""
+    from dataclasses import replace
+
+    from harness.timers import TimerSettings, TritonTimer, resolve_backend
+
+    base = TritonTimer.default_settings if resolve_backend(backend) == "triton" else TimerSettings()
+    changes = {k: v for k, v in (("rounds", rounds), ("round_ms", round_ms)) if v is not None}
+    return replace(base, **changes)
+
+
 def _timing_text(t: dict) -> str:
     return (f"latency {t['latency_ms']:.3f} ms (min of {t['rounds']} interleaved rounds)  "
             f"median {t['median_ms']:.3f}  p90 {t['p90_ms']:.3f}  cv {t['cv']:.3f}"
@@ -118,10 +130,13 @@ def _timing_text(t: dict) -> str:
 @click.option("--threads", type=int, default=1, show_default=True)
 @click.option("--repeat-frac", type=float, default=0.05, show_default=True,
               help="share of architectures re-timed later in the run (noise floor)")
+@click.option("--rounds", type=int, default=None, help="interleaved rounds per architecture [5]")
+@click.option("--round-ms", type=float, default=None, help="timed work per architecture per round [100]")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def profile(n: int, out: str, backend: str, seed: int, vary_config: bool, threads: int,
-            repeat_frac: float, as_json: bool, **kwargs: Any) -> None:
+            repeat_frac: float, rounds: int | None, round_ms: float | None, as_json: bool,
+            **kwargs: Any) -> None:
     """Time randomly sampled architectures into a profile store; re-running resumes."""
     from tqdm import tqdm
 
@@ -130,7 +145,7 @@ def profile(n: int, out: str, backend: str, seed: int, vary_config: bool, thread
 
     cfg = ProfileConfig(n=n, out=out, seed=seed, config=pop_config(kwargs), vary_config=vary_config,
                         repeat_frac=repeat_frac)
-    timer = make_timer(backend, threads)
+    timer = make_timer(backend, threads, timer_settings(backend, rounds, round_ms))
     stats = ProfileStats()
     with tqdm(total=n, desc=f"profile {timer.backend}", unit="arch", file=sys.stderr,
               disable=None) as bar:
@@ -151,16 +166,19 @@ def profile(n: int, out: str, backend: str, seed: int, vary_config: bool, thread
 @click.option("--backend", type=BACKEND_CHOICE, default="auto", show_default=True)
 @config_options
 @click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--rounds", type=int, default=None, help="interleaved rounds [5]")
+@click.option("--round-ms", type=float, default=None, help="timed work per round [100]")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def measure(genotype: str, backend: str, threads: int, as_json: bool, **kwargs: Any) -> None:
+def measure(genotype: str, backend: str, threads: int, rounds: int | None, round_ms: float | None,
+            as_json: bool, **kwargs: Any) -> None:
     """Time one architecture with the harness and print the sample."""
     from gnnlat.network import Network
     from harness.timers import make_timer
 
     g = load_genotype(genotype)
     config = pop_config(kwargs)
-    timer = make_timer(backend, threads)
+    timer = make_timer(backend, threads, timer_settings(backend, rounds, round_ms))
     t = timer.time_one(Network(g, config)).to_dict()
     payload = {**t, "backend": timer.backend, "config": config.to_dict(), "fingerprint": timer.fingerprint()}
     emit(as_json, payload, f"{timer.backend}: " + _timing_text(t))

@@ -64,21 +64,25 @@ class Architect:
 
         Returns the validation cross entropy, the latency term λ·LAT/LAT_ref and LAT in ms.
         """
-        if order == 1:
-            ce, grads = self._first_order(x_val, y_val)
-        elif order == 2:
-            if w_optimizer is None:
-                raise ValueError("second-order α steps need the weight optimizer (for momentum/wd)")
-            ce, grads = self._second_order(x_train, y_train, x_val, y_val, eta, w_optimizer)
-        else:
-            raise ValueError(f"order must be 1 or 2, got {order}")
+        ce, grads = self.ce_gradients(x_train, y_train, x_val, y_val, order, eta, w_optimizer)
         lat_ms, lat_grads = self._latency_term()
-        alphas = self.model.arch_parameters()
-        for a, g, lg in zip(alphas, grads, lat_grads):
+        for a, g, lg in zip(self.model.arch_parameters(), grads, lat_grads):
             a.grad = g + lg
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return {"ce": ce, "lat_term": self.lam * lat_ms / self.lat_ref, "lat_ms": lat_ms}
+
+    def ce_gradients(self, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor,
+                     y_val: torch.Tensor, order: int = 1, eta: float = 0.0,
+                     w_optimizer: torch.optim.Optimizer | None = None) -> tuple[float, list[torch.Tensor]]:
+        """Validation CE and its (first- or second-order) gradient w.r.t. [α_normal, α_reduce]."""
+        if order == 1:
+            return self._first_order(x_val, y_val)
+        if order == 2:
+            if w_optimizer is None:
+                raise ValueError("second-order α steps need the weight optimizer (for momentum/wd)")
+            return self._second_order(x_train, y_train, x_val, y_val, eta, w_optimizer)
+        raise ValueError(f"order must be 1 or 2, got {order}")
 
     def latency_ms(self) -> float:
         """LAT(softmax(α)) of the current soft weights, without gradient."""

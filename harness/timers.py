@@ -238,8 +238,9 @@ class TritonTimer(Timer):
     """
 
     backend = "triton"
+    default_settings = TimerSettings(round_ms=25.0, warmup_ms=25.0)
 
-    def __init__(self, threads: int = 1, settings: TimerSettings = TimerSettings(round_ms=25.0, warmup_ms=25.0)):
+    def __init__(self, threads: int = 1, settings: TimerSettings = default_settings):
         super().__init__(threads, settings)
         if not torch.cuda.is_available():
             raise TimerError("the triton backend needs a CUDA GPU; none is available here "
@@ -267,10 +268,15 @@ class TritonTimer(Timer):
         return list(do_bench(fn, warmup=self.settings.warmup_ms, rep=self.settings.round_ms, return_mode="all"))
 
 
+def resolve_backend(backend: str) -> str:
+    if backend == "auto":
+        return "triton" if torch.cuda.is_available() else "onnxruntime"
+    return backend
+
+
 def make_timer(backend: str = "auto", threads: int = 1, settings: TimerSettings | None = None) -> Timer:
     """``auto`` picks triton when CUDA is available, else onnxruntime."""
-    if backend == "auto":
-        backend = "triton" if torch.cuda.is_available() else "onnxruntime"
+    backend = resolve_backend(backend)
     classes = {"cpu": CpuTimer, "onnxruntime": OnnxRuntimeTimer, "triton": TritonTimer}
     if backend not in classes:
         raise ValueError(f"unknown backend {backend!r}; choose auto, {', '.join(BACKENDS)}")

@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -264,12 +265,16 @@ def test_two_concurrent_writers(tmp_path):
         assert store.primary_keys() == {make_sample(k).arch_key for k in range(600)}
 
 
-def kill_after(path: Path, batches: int, total: int) -> None:
-    """Start a resuming writer and SIGKILL it once it has reported ``batches`` commits."""
+def kill_after(path: Path, batches: int, total: int, delay: float) -> None:
+    """Start a resuming writer; SIGKILL it ``delay`` s after it has reported ``batches`` commits.
+
+    The delay decouples the kill from the writer's own print, so it lands inside a batch.
+    """
     proc = writer(path, "--stop", str(total), "--batch", "5", "--skip-existing")
     for _ in range(batches):
         line = proc.stdout.readline()
         assert line.startswith("batch"), proc.stderr.read()
+    time.sleep(delay)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
@@ -288,8 +293,8 @@ def test_kill_9_mid_run_then_resume(tmp_path):
     path = tmp_path / "p.sqlite"
     total = 3000
     seen = [0]
-    for batches in (15, 10, 20):
-        kill_after(path, batches, total)
+    for i in range(10):  # kills at assorted moments; most land between batches, some inside one
+        kill_after(path, batches=3 + i % 4, total=total, delay=0.0037 * i)
         seen.append(assert_whole_batches(path, total))
         assert seen[-1] > seen[-2]
     proc = writer(path, "--stop", str(total), "--batch", "5", "--skip-existing")

@@ -1,0 +1,39 @@
+"""Helpers for CLI tests: run commands in-process (CliRunner) or as real subprocesses."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--C", "4", "--layers", "3", "--resolution", "8"]
+FAST = ["--rounds", "2", "--round-ms", "3"]
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli.main, [str(a) for a in args], catch_exceptions=True)
+
+
+def invoke_json(*args: str) -> dict:
+    res = invoke(*args, "--json")
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout)
+
+
+def assert_clean_failure(res, *needles: str) -> None:
+    """Non-zero exit, a readable message, no Python traceback."""
+    assert res.exit_code != 0, res.output
+    assert "Traceback" not in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    for n in needles:
+        assert n.lower() in res.output.lower(), res.output
+
+
+def spawn(*args: str) -> subprocess.Popen:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

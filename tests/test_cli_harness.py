@@ -1,0 +1,96 @@
+import json
+import signal
+import sqlite3
+import time
+
+import pytest
+
+from harness.store import ProfileStore
+from tests.cli_helpers import FAST, TINY, assert_clean_failure, invoke, invoke_json, spawn
+
+
+def _count(path, kind="primary"):
+    try:
+        with ProfileStore(path, create=False) as s:
+            return s.count(kind=kind)
+    except Exception:
+        return 0
+
+
+def test_measure_json_keys(root):
+    out = invoke_json("measure", root / "examples" / "darts_v2.json", "--backend", "onnxruntime", *TINY, *FAST)
+    for key in ("latency_ms", "median_ms", "p90_ms", "cv", "backend"):
+        assert key in out
+    assert out["backend"] == "onnxruntime" and 0 < out["latency_ms"] <= out["median_ms"]
+
+
+def test_profile_then_info(tmp_path):
+    db = tmp_path / "p.db"
+    out = invoke_json("profile", "--n", "3", "--out", db, "--backend", "cpu", *TINY, *FAST)
+    assert out["samples"] == 3
+    info = invoke_json("info", db)
+    assert info["samples"] == 3 and info["unique_architectures"] == 3
+    assert set(info["noise_floor"]) >= {"n", "median", "p90"}
+    text = invoke("info", db)
+    assert text.exit_code == 0 and "noise floor" in text.output
+
+
+def test_profile_bad_input(tmp_path):
+    assert_clean_failure(invoke("profile", "--n", "0", "--out", tmp_path / "x.db", "--backend", "cpu"), "--n")
+    notdb = tmp_path / "notes.txt"
+    notdb.write_text("my precious notes\n" * 100)
+    assert_clean_failure(invoke("profile", "--n", "1", "--out", notdb, "--backend", "cpu", *TINY, *FAST),
+                         "not a gnnlat profile")
+    assert notdb.read_text() == "my precious notes\n" * 100  # nothing lost
+    assert_clean_failure(invoke("profile", "--n", "1", "--out", tmp_path / "x.db", "--backend", "gpu"), "")
+    assert_clean_failure(invoke("profile", "--n", "1", "--out", tmp_path / "x.db", "--backend", "cpu",
+                                "--rounds", "1"), "rounds")
+
+
+def test_info_bad_input(tmp_path):
+    assert_clean_failure(invoke("info", tmp_path / "missing.db"), "no such profile")
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(bytes(range(256)) * 64)
+    assert_clean_failure(invoke("info", garbage), "not a gnnlat profile")
+    other = tmp_path / "other.db"
+    con = sqlite3.connect(other)
+    con.execute("create table t(x)")
+    con.commit()
+    con.close()
+    assert_clean_failure(invoke("info", other), "not a gnnlat profile")
+
+
+def test_measure_bad_input(root):
+    assert_clean_failure(invoke("measure", "{not json", "--backend", "cpu"), "json")
+    assert_clean_failure(invoke("measure", root / "examples" / "darts_v2.json", "--backend", "cpu", "--C", "-2"), "C")
+
+
+def test_profile_survives_kill_9_and_resumes_without_duplicates(tmp_path):
+    db = tmp_path / "k.db"
+    args = ["profile", "--n", "40", "--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST]
+    proc = spawn(*args)
+    deadline = time.time() + 120
+    while _count(db) < 8 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = _count(db)
+    assert 8 <= killed_at < 40
+    assert killed_at % 4 == 0  # whole interleaved batches only
+    resumed = invoke_json("profile", "--n", "12" if killed_at < 12 else str(killed_at + 4), "--out", db,
+                          "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST)
+    with ProfileStore(db, create=False) as s:
+        keys = [x.arch_key for x in s.samples()]
+    assert len(keys) == len(set(keys)) == resumed["samples"] == max(12, killed_at + 4)
+
+
+def test_two_profilers_write_the_same_file(tmp_path):
+    db = tmp_path / "c.db"
+    common = ["--n", "10", "--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST]
+    procs = [spawn("profile", "--seed", str(seed), *common) for seed in (1, 2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    with ProfileStore(db, create=False) as s:
+        keys = [x.arch_key for x in s.samples()]
+    assert len(keys) == len(set(keys)) >= 10

@@ -1,0 +1,98 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gnnlat.network import Network, NetworkConfig
+from gnnlat.published import DARTS_V2
+from harness.timers import (CpuTimer, OnnxRuntimeTimer, TimerError, TimerSettings, TritonTimer,
+                            export_onnx, make_timer, summarize)
+
+FAST = TimerSettings(rounds=3, round_ms=15.0, warmup_ms=5.0, max_retries=1)
+SMALL = NetworkConfig(C=8, layers=3, resolution=8)
+LARGE = NetworkConfig(C=32, layers=8, resolution=32)
+
+
+def test_summarize_statistics_and_noise_flag():
+    runs = [[2.0, 2.2, 2.1], [1.0, 1.5, 1.2], [1.02, 1.1, 1.3]]
+    t = summarize(runs, reps=3, agree_tol=0.03)
+    assert t.latency_ms == 1.0
+    assert t.round_minima == [1.0, 1.02, 2.0]
+    assert t.round_spread == pytest.approx(1.0)
+    assert not t.noisy  # the two lowest rounds agree within 3%
+    assert t.median_ms == pytest.approx(float(np.median([x for r in runs for x in r])))
+    noisy = summarize([[1.0], [1.2], [1.3]], reps=1, agree_tol=0.03)
+    assert noisy.noisy
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, 0.0, -1.0])
+def test_summarize_rejects_non_finite_or_non_positive(bad):
+    with pytest.raises(TimerError):
+        summarize([[1.0, bad], [1.0, 1.1]], reps=2, agree_tol=0.03)
+
+
+def test_settings_validation():
+    with pytest.raises(ValueError):
+        TimerSettings(rounds=1)
+    with pytest.raises(ValueError):
+        TimerSettings(min_reps=5, max_reps=2)
+    with pytest.raises(ValueError):
+        TimerSettings(round_ms=0)
+
+
+def test_make_timer_rejects_unknown_backend_and_threads():
+    with pytest.raises(ValueError, match="unknown backend"):
+        make_timer("tpu")
+    with pytest.raises(ValueError, match="threads"):
+        make_timer("cpu", threads=0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")
+def test_triton_without_cuda_is_a_clear_error():
+    with pytest.raises(TimerError, match="CUDA"):
+        make_timer("triton")
+    assert make_timer("auto").backend == "onnxruntime"
+
+
+@pytest.mark.parametrize("timer_cls", [CpuTimer, OnnxRuntimeTimer])
+def test_cpu_backends_order_a_larger_network_above_a_smaller_one(timer_cls):
+    torch.manual_seed(0)
+    timer = timer_cls(threads=1, settings=FAST)
+    small, large = timer.time_many([Network(DARTS_V2, SMALL), Network(DARTS_V2, LARGE)])
+    for t in (small, large):
+        assert t.latency_ms > 0 and t.latency_ms <= t.median_ms <= t.p90_ms
+        assert t.rounds >= FAST.rounds and len(t.round_minima) == t.rounds
+    # ~40x the MACs: any sane timer orders them, even on a noisy machine.
+    assert large.latency_ms > 3 * small.latency_ms
+
+
+def test_fingerprint_records_backend_threads_and_versions():
+    fp = OnnxRuntimeTimer(threads=1).fingerprint()
+    assert fp["backend"] == "onnxruntime" and fp["threads"] == 1
+    assert fp["torch"] == torch.__version__ and fp["onnxruntime"] and fp["opset"] == 17
+    assert fp["device"]
+    assert CpuTimer(threads=2).fingerprint()["threads"] == 2
+
+
+def test_onnx_export_matches_pytorch_outputs():
+    import onnxruntime as ort
+
+    torch.manual_seed(0)
+    net = Network(DARTS_V2, NetworkConfig(C=8, layers=5, resolution=16, batch=2)).eval()
+    x = torch.randn(2, 3, 16, 16)
+    sess = ort.InferenceSession(export_onnx(net), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        want = net(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.gpu
+def test_triton_backend_times_on_cuda():
+    timer = TritonTimer(settings=TimerSettings(rounds=3, round_ms=10, warmup_ms=5))
+    small, large = timer.time_many([Network(DARTS_V2, SMALL), Network(DARTS_V2, NetworkConfig(C=48, layers=14, resolution=64, batch=32))])
+    assert 0 < small.latency_ms < large.latency_ms
+    assert small.latency_ms <= small.median_ms
+    fp = timer.fingerprint()
+    assert fp["backend"] == "triton" and fp["gpu"] and fp["triton"]
