@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import sqlite3
 import statistics
 import time
@@ -127,12 +128,14 @@ class Sample:
 # ---- validation ---------------------------------------------------------------------------
 
 
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
+def _is_count(v: Any, strict: bool = False) -> bool:
+    """A positive integer that fits an SQLite INTEGER (``strict``: a plain Python int, JSON-safe)."""
+    kind = int if strict else numbers.Integral
+    return isinstance(v, kind) and not isinstance(v, (bool, np.bool_)) and 0 < v < 2**63
 
 
 def _is_real(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
 
 
 def _check_positive(s: Sample, name: str) -> None:
@@ -152,7 +155,7 @@ def _check_config(config: Any) -> None:
         got = sorted(config) if isinstance(config, dict) else type(config).__name__
         raise ValueError(f"config must have exactly the keys {', '.join(CONFIG_KEYS)}; got {got}")
     for key in CONFIG_KEYS:
-        if not (_is_int(config[key]) and config[key] > 0):
+        if not _is_count(config[key], strict=True):
             raise ValueError(f"config {key} must be a positive integer, got {config[key]!r}")
 
 
@@ -173,7 +176,7 @@ def validate_sample(s: Sample) -> None:
     for name in ("cv", "round_spread"):
         _check_nonnegative(s, name)
     for name in ("rounds", "reps"):
-        if not (_is_int(getattr(s, name)) and getattr(s, name) > 0):
+        if not _is_count(getattr(s, name)):
             raise ValueError(f"{name} must be a positive integer, got {getattr(s, name)!r}")
     for name in ("backend", "genotype_json"):
         if not isinstance(getattr(s, name), str) or not getattr(s, name):
@@ -373,7 +376,7 @@ class ProfileStore:
         now = time.time()
         fps = {s.fingerprint_id: canonical_json(s.fingerprint) for s in samples}
         inserted = 0
-        with self._errors():
+        with self._errors(), self._transaction():
             self._conn.executemany("INSERT OR IGNORE INTO fingerprints(id, json) VALUES (?, ?)",
                                    fps.items())
             for s in samples:

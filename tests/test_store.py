@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import (SCHEMA_VERSION, ProfileStore, ProfileStoreError, Sample, arch_key,
+from harness.store import (SCHEMA_VERSION, ProfileStore, ProfileStoreError, arch_key,
                            fingerprint_id)
 from store_writer import FINGERPRINT, make_sample
 
