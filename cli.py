@@ -173,15 +173,12 @@ def profile(n: int, out: str, backend: str, seed: int, vary_config: bool, thread
 def measure(genotype: str, backend: str, threads: int, rounds: int | None, round_ms: float | None,
             as_json: bool, **kwargs: Any) -> None:
     """Time one architecture with the harness and print the sample."""
-    from gnnlat.network import Network
-    from harness.timers import make_timer
+    from gnnlat.measure import measure_latency
 
     g = load_genotype(genotype)
     config = pop_config(kwargs)
-    timer = make_timer(backend, threads, timer_settings(backend, rounds, round_ms))
-    t = timer.time_one(Network(g, config)).to_dict()
-    payload = {**t, "backend": timer.backend, "config": config.to_dict(), "fingerprint": timer.fingerprint()}
-    emit(as_json, payload, f"{timer.backend}: " + _timing_text(t))
+    t = measure_latency(g, config, backend, threads, timer_settings(backend, rounds, round_ms))
+    emit(as_json, {**t, "config": config.to_dict()}, f"{t['backend']}: " + _timing_text(t))
 
 
 @main.command()

@@ -1,0 +1,85 @@
+"""λ sweep: search, retrain and measure for every (λ, seed); the accuracy/latency trade-off."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from gnnlat.architect import LatencyFn
+from gnnlat.genotype import Genotype
+from gnnlat.search import SearchConfig, run_search
+from gnnlat.train import TrainConfig, train_network
+
+MeasureFn = Callable[[Genotype], float]  # measured latency (ms) of a derived genotype
+
+
+def run_one(lam: float, seed: int, search: SearchConfig, train: TrainConfig, latency_fn: LatencyFn,
+            lat_ref: float | None, measure: MeasureFn, out_dir: Path) -> dict[str, Any]:
+    """One (λ, seed) cell of the sweep; finished cells are read back, interrupted ones resume."""
+    run_dir = out_dir / f"lam{lam:g}_seed{seed}"
+    done = run_dir / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    cfg = replace(search, lam=lam, seed=seed, out_dir=str(run_dir))
+    resume = (run_dir / "checkpoint.pt").is_file()
+    result = run_search(cfg, latency_fn, lat_ref=lat_ref, resume=resume)
+    trained = train_network(result.genotype, replace(train, seed=seed))
+    row = {"lam": lam, "seed": seed, "genotype": result.genotype.to_dict(), "predicted_ms": result.predicted_ms,
+           "measured_ms": measure(result.genotype), "search_val_acc": result.val_acc,
+           "test_acc": trained["test_acc"], "params_m": trained["params_m"]}
+    done.write_text(json.dumps(row))
+    return row
+
+
+def summarize_sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and standard deviation over seeds, per λ."""
+    out = []
+    for lam in sorted({r["lam"] for r in rows}):
+        rs = [r for r in rows if r["lam"] == lam]
+        lat = np.array([r["measured_ms"] for r in rs])
+        acc = np.array([r["test_acc"] for r in rs])
+        out.append({"lam": lam, "seeds": len(rs), "measured_ms": float(lat.mean()), "measured_ms_std": float(lat.std()),
+                    "predicted_ms": float(np.mean([r["predicted_ms"] for r in rs])),
+                    "test_acc": float(acc.mean()), "test_acc_std": float(acc.std())})
+    return out
+
+
+def plot_pareto(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], path: str) -> None:
+    """Measured latency vs test accuracy: every run, the per-λ means, and their Pareto front."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    ax.scatter([r["measured_ms"] for r in rows], [100 * r["test_acc"] for r in rows], s=14, alpha=0.4,
+               color="tab:gray", label="runs")
+    ax.errorbar([s["measured_ms"] for s in summary], [100 * s["test_acc"] for s in summary],
+                xerr=[s["measured_ms_std"] for s in summary], yerr=[100 * s["test_acc_std"] for s in summary],
+                fmt="o", color="tab:blue", label="mean ± std over seeds")
+    for s in summary:
+        ax.annotate(f"λ={s['lam']:g}", (s["measured_ms"], 100 * s["test_acc"]), textcoords="offset points",
+                    xytext=(5, 5), fontsize=8)
+    front = pareto_front(summary)
+    ax.plot([s["measured_ms"] for s in front], [100 * s["test_acc"] for s in front], "--", color="tab:red",
+            label="Pareto front")
+    ax.set_xlabel("measured latency (ms)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def pareto_front(points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Points not dominated in (lower latency, higher accuracy), sorted by latency."""
+    pts = sorted(points, key=lambda p: (p["measured_ms"], -p["test_acc"]))
+    front, best = [], -1.0
+    for p in pts:
+        if p["test_acc"] > best:
+            front.append(p)
+            best = p["test_acc"]
+    return front
