@@ -9,6 +9,11 @@ LAT_ref defaults to the predicted latency of the uniform architecture (all α eq
 relative latency change and its scale does not depend on the device or network config. The
 held-out val split (seen by neither half) gives the reported accuracy. Everything is driven by
 :class:`SearchConfig`, so a CLI can sweep λ and seeds by building configs.
+
+After every epoch ``out_dir/checkpoint.pt`` is replaced atomically (weights, α, both optimizers,
+LR schedule, λ, LAT_ref, RNG states, history, config; plain tensors and containers so it loads
+with ``weights_only=True``). Batch order is a pure function of (seed, epoch), so on CPU a resumed
+search reproduces an uninterrupted one exactly.
 """
 from __future__ import annotations
 
@@ -46,7 +51,13 @@ class SearchError(ValueError):
 
 @dataclass
 class SearchConfig:
-    """Everything that defines a search run (defaults: a ~2.5 min proxy search on digits, 2 cores)."""
+    """Everything that defines a search run.
+
+    The defaults are a proxy search on digits (8×8): a C=8, 5-cell supernet for 10 epochs takes
+    about 4 minutes on one busy core and reaches ~97 % val accuracy. ``skip_cap`` caps skip_connect
+    in the derived normal cell (see :func:`cap_skip_connect`; None disables it). With ``target_ms``
+    set, λ starts at ``lam`` (clipped into [lam_min, lam_max]) and follows :func:`adapt_lambda`.
+    """
 
     dataset: str = "digits"
     data_dir: str | None = None
@@ -81,7 +92,8 @@ class SearchConfig:
 
         for name in ("epochs", "batch_size", "C", "layers"):
             v = getattr(self, name)
-            need(isinstance(v, int) and not isinstance(v, bool) and v >= 1, f"{name} must be a positive integer, got {v!r}")
+            need(isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+                 f"{name} must be a positive integer, got {v!r}")
         need(self.order in (1, 2), f"order must be 1 or 2, got {self.order!r}")
         need(math.isfinite(self.lam) and self.lam >= 0, f"lam must be a finite number >= 0, got {self.lam!r}")
         need(self.target_ms is None or (math.isfinite(self.target_ms) and self.target_ms > 0),
