@@ -492,12 +492,14 @@ def train(genotype, dataset, data_dir, epochs, C, layers, seed, as_json, **kwarg
 @click.option("--predictor", "predictor_path", default=DEFAULT_PREDICTOR, show_default=True)
 @click.option("--epochs", type=int, default=None, help="search epochs [10]")
 @click.option("--train-epochs", type=int, default=None, help="retraining epochs [15]")
+@click.option("--C", "C", type=int, default=None, help="supernet and retrained network channels [8]")
+@click.option("--layers", type=int, default=None, help="supernet and retrained network cells [5]")
 @click.option("--out", "out_dir", default="runs/sweep", show_default=True, type=click.Path(file_okay=False))
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Pareto plot PNG")
 @deploy_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, out_dir, plot, as_json,
+def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, as_json,
           **kwargs) -> None:
     """Search and retrain for each λ and seed; table of latency and accuracy, Pareto plot. Resumable."""
     from dataclasses import replace
@@ -519,9 +521,10 @@ def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, 
     deploy = pop_deploy(kwargs)
     predictor, backend, _ = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)
     latency_fn = predictor.latency_fn(deploy)
-    search_cfg = replace(SearchConfig(), dataset=dataset, data_dir=data_dir,
+    shape = {k: v for k, v in dict(C=C, layers=layers).items() if v is not None}
+    search_cfg = replace(SearchConfig(), dataset=dataset, data_dir=data_dir, **shape,
                          **({"epochs": epochs} if epochs else {}))
-    train_cfg = replace(TrainConfig(), dataset=dataset, data_dir=data_dir,
+    train_cfg = replace(TrainConfig(), dataset=dataset, data_dir=data_dir, **shape,
                         **({"epochs": train_epochs} if train_epochs else {}))
     lat_ref = uniform_latency(latency_fn)
     measure = lambda g: measure_latency(g, deploy, backend)["latency_ms"]  # noqa: E731

@@ -1,0 +1,139 @@
+"""CLI tests for the predictor, search, retraining and sweep commands (tiny configs, real runs)."""
+import json
+import pickle
+
+import numpy as np
+import pytest
+
+from gnnlat.predictor import LatencyPredictor
+from harness.store import ProfileStore
+from tests.cli_helpers import FAST, TINY, assert_clean_failure, invoke, invoke_json
+
+SMALL_SEARCH = ["--epochs", "1", "--C", "4", "--layers", "3", "--batch-size", "32",
+                "--deploy-C", "4", "--deploy-layers", "3", "--deploy-resolution", "8"]
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    """A real profile of this machine (tiny networks, cpu backend) and a predictor trained on it."""
+    d = tmp_path_factory.mktemp("local")
+    db, model = d / "p.db", d / "p.pt"
+    out = invoke_json("profile", "--n", "24", "--out", db, "--backend", "cpu", "--seed", "3", "--vary-config",
+                      "--C", "4", "--layers", "3", "--resolution", "8", *FAST)
+    assert out["samples"] == 24
+    res = invoke_json("train-predictor", "--profile", db, "--out", model, "--epochs", "20", "--val-frac", "0.25")
+    assert res["n_train"] + res["n_val"] == 24
+    return db, model
+
+
+def test_train_predictor_validate_predict(local, tmp_path, root):
+    db, model = local
+    report = invoke_json("validate", "--predictor", model, "--profile", db, "--max-mape", "100",
+                         "--plot", tmp_path / "v.png")
+    for part in ("gnn", "baseline"):
+        assert set(report[part]) >= {"mape", "within_5", "within_10", "rmse_ms", "max_error", "kendall_tau",
+                                     "spearman_rho"}
+    assert 0 < report["n"] < 24 and "noise_floor" in report
+    assert (tmp_path / "v.png").stat().st_size > 1000
+    strict = invoke("validate", "--predictor", model, "--profile", db, "--max-mape", "0.0000001")
+    assert strict.exit_code == 1
+    pred = invoke_json("predict", "--predictor", model, root / "examples" / "darts_v2.json", *TINY)
+    assert pred["predicted_ms"] > 0
+
+
+def test_predictor_bad_input(local, tmp_path):
+    db, _ = local
+    garbage = tmp_path / "g.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    assert_clean_failure(invoke("predict", "--predictor", garbage, "examples/darts_v2.json"), "predictor")
+    assert_clean_failure(invoke("predict", "--predictor", tmp_path / "none.pt", "examples/darts_v2.json"), "no such")
+    assert_clean_failure(invoke("train-predictor", "--profile", tmp_path / "missing.db", "--out", tmp_path / "x.pt"),
+                         "no such profile")
+    empty = tmp_path / "empty.db"
+    ProfileStore(empty).close()
+    assert_clean_failure(invoke("train-predictor", "--profile", empty, "--out", tmp_path / "x.pt"), "no primary")
+
+
+def test_search_json_end_to_end_and_resume(local, tmp_path):
+    _, model = local
+    out = tmp_path / "s"
+    res = invoke_json("search", "--lam", "0.2", "--predictor", model, "--out", out, *SMALL_SEARCH)
+    assert set(res) >= {"genotype", "predicted_ms", "measured_ms", "val_acc", "lam"}
+    assert res["predicted_ms"] > 0 and res["measured_ms"] > 0 and res["lam"] == 0.2
+    assert json.loads((out / "genotype.json").read_text()) == res["genotype"]
+    again = invoke_json("search", "--lam", "0.2", "--predictor", model, "--out", out, "--resume", *SMALL_SEARCH)
+    assert again["genotype"] == res["genotype"]
+
+
+def test_search_bad_input(local, tmp_path):
+    _, model = local
+    assert_clean_failure(invoke("search", "--dataset", "imagenet", "--predictor", model), "imagenet")
+    assert_clean_failure(invoke("search", "--dataset", "cifar10", "--predictor", model, "--out", tmp_path / "o",
+                                *SMALL_SEARCH), "data")
+    assert_clean_failure(invoke("search", "--dataset", "cifar10", "--data-dir", tmp_path / "nope",
+                                "--predictor", model, *SMALL_SEARCH), "")
+    assert_clean_failure(invoke("search", "--resume", "--predictor", model, "--out", tmp_path / "fresh",
+                                *SMALL_SEARCH), "checkpoint")
+    assert_clean_failure(invoke("search", "--lam", "-1", "--predictor", model, "--out", tmp_path / "neg",
+                                *SMALL_SEARCH), "lam")
+
+
+def test_search_warns_for_a_predictor_of_another_device(local, tmp_path):
+    db, _ = local
+    other = tmp_path / "other.db"
+    with ProfileStore(db, create=False) as src, ProfileStore(other) as dst:
+        samples = src.samples()
+        for s in samples:
+            s.fingerprint = {**s.fingerprint, "device": "Some Other CPU", "cpu_model": "Some Other CPU"}
+            s.id = None
+        dst.add(samples)
+    model = tmp_path / "other.pt"
+    invoke_json("train-predictor", "--profile", other, "--out", model, "--epochs", "5")
+    res = invoke("search", "--predictor", model, "--out", tmp_path / "s", *SMALL_SEARCH)
+    assert res.exit_code == 0, res.output
+    assert "warning" in res.stderr and "Some Other CPU" in res.stderr
+    out = invoke_json("search", "--predictor", model, "--out", tmp_path / "s2", *SMALL_SEARCH)
+    assert out["device_match"] is False
+
+
+def _write_cifar(d, n=40):
+    d.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        batch = {b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+                 b"labels": [int(x) for x in rng.integers(0, 10, n)]}
+        with open(d / name, "wb") as f:
+            pickle.dump(batch, f)
+
+
+def test_search_and_train_on_cifar10_format(local, tmp_path):
+    _, model = local
+    data = tmp_path / "cifar-10-batches-py"
+    _write_cifar(data)
+    res = invoke_json("search", "--dataset", "cifar10", "--data-dir", tmp_path, "--predictor", model,
+                      "--out", tmp_path / "s", *SMALL_SEARCH)
+    assert res["val_acc"] >= 0
+    genotype = tmp_path / "s" / "genotype.json"
+    trained = invoke_json("train", genotype, "--dataset", "cifar10", "--data-dir", data, "--epochs", "1",
+                          "--C", "4", "--layers", "3", "--deploy-C", "4", "--deploy-layers", "3",
+                          "--deploy-resolution", "8")
+    assert set(trained) >= {"test_acc", "params_m", "measured_ms"}
+    assert 0 <= trained["test_acc"] <= 1 and trained["measured_ms"] > 0
+
+
+def test_train_bad_input(tmp_path):
+    assert_clean_failure(invoke("train", "{bad", "--epochs", "1"), "json")
+    assert_clean_failure(invoke("train", "examples/darts_v2.json", "--dataset", "cifar10",
+                                "--data-dir", tmp_path / "missing", "--epochs", "1"), "")
+
+
+def test_sweep_table_plot_and_resume(local, tmp_path):
+    _, model = local
+    args = ["sweep", "--lam", "0,0.5", "--seeds", "1", "--predictor", model, "--epochs", "1", "--train-epochs", "1",
+            "--C", "4", "--layers", "3", "--out", tmp_path / "sw", "--deploy-C", "4", "--deploy-layers", "3", "--deploy-resolution", "8"]
+    res = invoke_json(*args, "--plot", tmp_path / "p.png")
+    assert [s["lam"] for s in res["summary"]] == [0.0, 0.5]
+    assert (tmp_path / "p.png").stat().st_size > 1000
+    again = invoke_json(*args)  # every cell finished: read back, not recomputed
+    assert again["runs"] == res["runs"]
+    assert_clean_failure(invoke("sweep", "--lam", "a,b", "--predictor", model), "--lam")
