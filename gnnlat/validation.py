@@ -1,7 +1,6 @@
 """Validation report: the GNN and the op-count baseline scored on the same held-out samples."""
 from __future__ import annotations
 
-import hashlib
 from typing import Any, Sequence
 
 import numpy as np
@@ -16,12 +15,7 @@ def held_out_records(predictor: LatencyPredictor, records: Sequence[Record]) -> 
     train_keys = set(predictor.meta.get("train_keys", []))
     if not train_keys:
         raise PredictorError("this predictor file records no training set; use --all to score every sample")
-    return [r for r in records if record_key(r) not in train_keys]
-
-
-def record_key(r: Record) -> str:
-    """Short stable id of (genotype, config): what a checkpoint stores to name its training set."""
-    return hashlib.sha256(r.arch_key.encode()).hexdigest()[:16]
+    return [r for r in records if r.record_key not in train_keys]
 
 
 def validate_predictor(predictor: LatencyPredictor, records: Sequence[Record], profiles: Sequence[str],

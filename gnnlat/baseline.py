@@ -1,0 +1,84 @@
+"""Op-count baseline: the lookup-table-sum latency model of FBNet / ProxylessNAS, fitted linearly.
+
+Latency is modelled as a sum of per-op costs, one cost per (cell type, op), times how many cells
+of that type the network has, plus a constant for everything else (stem, preprocessing, head):
+
+.. math::
+    \\hat t = b + \\sum_{o} a^{\\text{normal}}_o \\, n_\\text{normal} \\, k^{\\text{normal}}_o
+              + \\sum_{o} a^{\\text{reduce}}_o \\, n_\\text{reduce} \\, k^{\\text{reduce}}_o,
+
+where :math:`k_o` counts op :math:`o` in the cell and :math:`n` the cells of that type. The
+coefficients are fitted by least squares (numpy). The model knows no shapes, so it cannot carry
+over to another channel count, resolution or batch: that is the gap the GNN closes.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from gnnlat.genotype import Genotype
+from gnnlat.network import NetworkConfig, cell_plan
+from gnnlat.operations import ALL_OPS
+
+OPS: tuple[str, ...] = tuple(op for op in ALL_OPS if op != "none")
+FEATURE_NAMES: tuple[str, ...] = (
+    tuple(f"normal/{op}" for op in OPS) + tuple(f"reduce/{op}" for op in OPS) + ("intercept",))
+
+
+def op_count_features(genotypes: Sequence[Genotype], configs: Sequence[NetworkConfig]) -> np.ndarray:
+    """(n, len(FEATURE_NAMES)) design matrix: per-cell-type op counts × cells of that type, and 1."""
+    if len(genotypes) != len(configs):
+        raise ValueError(f"{len(genotypes)} genotypes but {len(configs)} configs")
+    index = {op: i for i, op in enumerate(OPS)}
+    rows = np.zeros((len(genotypes), len(FEATURE_NAMES)))
+    rows[:, -1] = 1.0
+    cells: dict[NetworkConfig, tuple[int, int]] = {}
+    for r, (g, c) in enumerate(zip(genotypes, configs)):
+        if c not in cells:
+            n_reduce = sum(p.reduction for p in cell_plan(c))
+            cells[c] = (c.layers - n_reduce, n_reduce)
+        for block, (pairs, _), n_cells in ((0, g.cell(False), cells[c][0]), (1, g.cell(True), cells[c][1])):
+            for op, _ in pairs:
+                rows[r, block * len(OPS) + index[op]] += n_cells
+    return rows
+
+
+class OpCountBaseline:
+    """Least-squares linear model on op counts (see module docstring); predicts ms."""
+
+    def __init__(self, coef: np.ndarray | None = None):
+        self.coef = None if coef is None else np.asarray(coef, dtype=np.float64)
+
+    def fit(self, genotypes: Sequence[Genotype], configs: Sequence[NetworkConfig],
+            latencies: Sequence[float]) -> "OpCountBaseline":
+        y = np.asarray(latencies, dtype=np.float64).reshape(-1)
+        if y.size == 0 or y.size != len(genotypes):
+            raise ValueError(f"need one latency per genotype: {len(genotypes)} genotypes, {y.size} latencies")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("latencies must be finite")
+        x = op_count_features(genotypes, configs)
+        # lstsq returns the minimum-norm solution, so ops never seen in training get weight 0.
+        self.coef = np.linalg.lstsq(x, y, rcond=None)[0]
+        return self
+
+    def predict(self, genotypes: Sequence[Genotype], configs: Sequence[NetworkConfig]) -> np.ndarray:
+        if self.coef is None:
+            raise ValueError("OpCountBaseline is not fitted; call fit() first")
+        return op_count_features(genotypes, configs) @ self.coef
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.coef is None:
+            raise ValueError("OpCountBaseline is not fitted; nothing to save")
+        return {"kind": "op_count_linear", "features": list(FEATURE_NAMES), "coef": self.coef.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "OpCountBaseline":
+        if not isinstance(data, dict) or data.get("kind") != "op_count_linear":
+            raise ValueError("not an op-count baseline (expected kind 'op_count_linear')")
+        if list(data.get("features", [])) != list(FEATURE_NAMES):
+            raise ValueError("op-count baseline was saved with other features (another op set)")
+        coef = np.asarray(data.get("coef"), dtype=np.float64)
+        if coef.shape != (len(FEATURE_NAMES),) or not np.all(np.isfinite(coef)):
+            raise ValueError(f"op-count baseline needs {len(FEATURE_NAMES)} finite coefficients")
+        return cls(coef)
