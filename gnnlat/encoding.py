@@ -39,9 +39,15 @@ work, and the scale (1/4) keeps the slopes the model must learn near 1.
 Merging. Cells whose shapes are identical (same type, channels, resolutions, preprocessing) have
 identical subgraphs and, without cross-cell edges, identical embeddings. With ``merge_cells=True``
 (the default) such a run of cells is encoded once with multiplicity :math:`m`, so the graph size
-is bounded by the number of distinct cell shapes (at most ~11) and not by the number of layers.
+is bounded by the number of distinct cell shapes (at most 11) and not by the number of layers.
 Cells then exchange no messages: a cell's latency depends on the shapes of its inputs (encoded
-in its preprocessing nodes), not on the ops of the cell before it.
+in its preprocessing nodes), not on the ops of the cell before it. ``merge_cells=False`` encodes
+the whole network instead, every cell with edges from the two cells (or the stem) feeding it and
+to the head. Measured on the reference profile with the default predictor: the same accuracy
+(held-out configs MAPE 3.84 / 4.21 % merged vs 3.82 / 4.15 % whole network, two seeds), while at
+20 layers (``EVAL_CONFIG``) the merged α graph has 947 nodes instead of 2,102 and its forward +
+backward pass takes about 60 % of the time. At 8 layers every cell has its own shape, so the two
+differ only by the cross-cell edges.
 """
 from __future__ import annotations
 

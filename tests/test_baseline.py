@@ -63,5 +63,7 @@ def test_unfitted_and_mismatched_inputs_raise():
         OpCountBaseline().predict([DARTS_V2], [SEARCH_CONFIG])
     with pytest.raises(ValueError, match="one latency per genotype"):
         OpCountBaseline().fit([DARTS_V2], [SEARCH_CONFIG], [1.0, 2.0])
+    with pytest.raises(ValueError, match="> 0"):
+        OpCountBaseline().fit([DARTS_V2], [SEARCH_CONFIG], [0.0])
     with pytest.raises(ValueError, match="configs"):
         op_count_features([DARTS_V2], [])

@@ -67,10 +67,14 @@ def test_features_follow_shapes():
     assert strided.any()
     assert torch.allclose(small.x[strided, col["log_res_in"]] - small.x[strided, col["log_res_out"]],
                           torch.tensor(0.25))
-    # Work: sep_conv_3x3 at C=16, 32x32: 2 · 1024 · (16 · 9 + 16 · 16) MACs; twice C and 4x batch:
-    # the pointwise part quadruples, the depthwise part doubles, all times 4.
-    sep3 = (small.x[:, NODE_TYPES.index("sep_conv_3x3")] == 1) & (small.x[:, col["log_res_in"]] == 5 / 4)
-    assert torch.allclose(small.x[sep3, col["log_macs"]], torch.tensor(np.log2(1 + 2 * 1024 * 400) / 4, dtype=torch.float32))
+    # Work of a sep_conv_3x3 in the first stage (32x32): 2 · pixels · (C · 9 + C · C) MACs, per image.
+    def sep3_log_macs(data):
+        rows = (data.x[:, NODE_TYPES.index("sep_conv_3x3")] == 1) & (data.x[:, col["log_res_in"]] == 5 / 4)
+        return data.x[rows, col["log_macs"]]
+
+    expected = [(small, 1 * 2 * 1024 * (16 * 9 + 16 * 16)), (big, 4 * 2 * 1024 * (32 * 9 + 32 * 32))]
+    for data, macs in expected:
+        assert torch.allclose(sep3_log_macs(data), torch.tensor(np.log2(1 + macs) / 4, dtype=torch.float32))
     skip = (small.x[:, NODE_TYPES.index("skip_connect")] == 1) & (small.x[:, col["stride2"]] == 0)
     assert torch.all(small.x[skip, col["log_macs"]] == 0)  # the identity does no work
 
