@@ -45,15 +45,21 @@ class ProfileConfig:
             raise ValueError("batch_archs must be at least 1")
 
 
+def _cost(c: NetworkConfig) -> int:
+    return c.C ** 2 * c.layers * c.resolution ** 2 * c.batch
+
+
 def vary_config(rng: random.Random, base: NetworkConfig) -> NetworkConfig:
-    """A random config around ``base`` (same in_channels and classes), within the cost limit."""
-    limit = VARY_COST_LIMIT * base.C ** 2 * base.layers * base.resolution ** 2 * base.batch
-    while True:
+    """A random config from the --vary-config ranges (same in_channels and classes as ``base``),
+    costing at most VARY_COST_LIMIT times the larger of ``base`` and the DARTS search config."""
+    limit = VARY_COST_LIMIT * max(_cost(base), _cost(NetworkConfig()))
+    for _ in range(10_000):
         c = NetworkConfig(C=rng.choice(VARY_C), layers=rng.choice(VARY_LAYERS),
                           in_channels=base.in_channels, resolution=rng.choice(VARY_RESOLUTION),
                           batch=rng.choice(VARY_BATCH), classes=base.classes)
-        if c.C ** 2 * c.layers * c.resolution ** 2 * c.batch <= limit:
+        if _cost(c) <= limit:
             return c
+    raise ValueError("no --vary-config sample fits the cost limit")  # unreachable with the ranges above
 
 
 def architecture_stream(cfg: ProfileConfig) -> Iterator[tuple[Genotype, NetworkConfig]]:

@@ -34,6 +34,9 @@ def test_vary_config_stays_within_the_cost_limit_and_varies():
     assert all(c.C ** 2 * c.layers * c.resolution ** 2 * c.batch <= limit for c in configs)
     for key in ("C", "layers", "resolution", "batch"):
         assert len({getattr(c, key) for c in configs}) >= 3
+    # A base smaller than the search config still gets the full ranges (no endless rejection).
+    tiny = [vary_config(rng, NetworkConfig(C=4, layers=3, resolution=8, in_channels=1)) for _ in range(50)]
+    assert all(c.in_channels == 1 for c in tiny) and len({c.C for c in tiny}) >= 3
 
 
 def test_run_profile_fills_resumes_without_duplicates_and_repeats_later(tmp_path):
