@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 import click
 
-from gnnlat.genotype import Genotype, GenotypeError, load_genotype
+from gnnlat.genotype import GenotypeError, load_genotype
 from gnnlat.network import NetworkConfig, SEARCH_CONFIG
 from harness.store import ProfileStoreError
 

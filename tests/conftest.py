@@ -1,5 +1,4 @@
 """Shared test setup: single-threaded torch so tests stay deterministic and quiet on 2 cores."""
-import os
 import sys
 from pathlib import Path
 

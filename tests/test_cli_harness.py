@@ -1,9 +1,7 @@
-import json
 import signal
 import sqlite3
 import time
 
-import pytest
 
 from harness.store import ProfileStore
 from tests.cli_helpers import FAST, TINY, assert_clean_failure, invoke, invoke_json, spawn

@@ -5,7 +5,6 @@ import pickle
 import numpy as np
 import pytest
 
-from gnnlat.predictor import LatencyPredictor
 from harness.store import ProfileStore
 from tests.cli_helpers import FAST, TINY, assert_clean_failure, invoke, invoke_json
 
