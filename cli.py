@@ -12,7 +12,7 @@ import click
 
 from gnnlat.genotype import GenotypeError, load_genotype
 from gnnlat.network import NetworkConfig, SEARCH_CONFIG
-from harness.store import ProfileStoreError
+from harness.store import CONFIG_KEYS, ProfileStoreError
 
 # Errors the library raises for bad input; the CLI turns them into a message and exit status 1.
 USER_ERRORS: tuple[type[BaseException], ...] = (GenotypeError, ProfileStoreError, ValueError, FileNotFoundError,
@@ -53,14 +53,12 @@ def config_options(fn: Callable) -> Callable:
 
 
 def make_config(base: NetworkConfig = SEARCH_CONFIG, **given: Any) -> NetworkConfig:
-    keys = ("C", "layers", "in_channels", "resolution", "batch", "classes")
-    values = {k: given[k] if given.get(k) is not None else getattr(base, k) for k in keys}
+    values = {k: given[k] if given.get(k) is not None else getattr(base, k) for k in CONFIG_KEYS}
     return NetworkConfig(**values)
 
 
 def pop_config(kwargs: dict, base: NetworkConfig = SEARCH_CONFIG) -> NetworkConfig:
-    keys = ("C", "layers", "in_channels", "resolution", "batch", "classes")
-    return make_config(base, **{k: kwargs.pop(k) for k in keys})
+    return make_config(base, **{k: kwargs.pop(k) for k in CONFIG_KEYS})
 
 
 def emit(as_json: bool, payload: dict, text: str) -> None:

@@ -88,11 +88,9 @@ class ProfileStats:
 
 
 def _to_sample(genotype_json: str, config: dict, timing: Timing, timer: Timer, fp: dict, kind: str) -> Sample:
-    return Sample(genotype_json=genotype_json, config=config, backend=timer.backend,
-                  latency_ms=timing.latency_ms, median_ms=timing.median_ms, p90_ms=timing.p90_ms,
-                  cv=timing.cv, rounds=timing.rounds, reps=timing.reps, round_spread=timing.round_spread,
-                  noisy=timing.noisy, fingerprint=fp, kind=kind,
-                  extra={"round_minima": timing.round_minima})
+    stats = {k: v for k, v in timing.to_dict().items() if k != "round_minima"}
+    return Sample(genotype_json=genotype_json, config=config, backend=timer.backend, **stats,
+                  fingerprint=fp, kind=kind, extra={"round_minima": timing.round_minima})
 
 
 def _timed_window_s(timings: list[Timing]) -> float:
@@ -128,8 +126,7 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
             stats.timed += len(nets)
             stats.wall_s += time.perf_counter() - t0
             stats.timed_s += _timed_window_s(timings)
-            done.update(s.arch_key for s in samples[:len(batch)])
-            # Another process may be filling the same file: trust the store's count.
+            # The store also holds what another process may have added to the same file.
             done |= store.primary_keys(timer.backend, fp_id)
             if progress:
                 progress(len(done), cfg.n)
