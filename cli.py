@@ -160,6 +160,46 @@ def profile(n: int, out: str, backend: str, seed: int, vary_config: bool, thread
 
 
 @main.command()
+@click.option("--profile", "path", required=True, type=click.Path(dir_okay=False),
+              help="profile store (SQLite) to re-time; it must exist")
+@click.option("--backend", type=BACKEND_CHOICE, default="auto", show_default=True)
+@click.option("--times", type=int, default=1, show_default=True,
+              help="repeats every selected architecture should have in the end")
+@click.option("--part", type=click.Choice(["all", "fixed", "vary"]), default="all", show_default=True,
+              help="fixed: architectures at the config given below; vary: all others")
+@config_options
+@click.option("--threads", type=int, default=1, show_default=True)
+@click.option("--rounds", type=int, default=None, help="interleaved rounds per architecture [5]")
+@click.option("--round-ms", type=float, default=None, help="timed work per architecture per round [100]")
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def retime(path: str, backend: str, times: int, part: str, threads: int, rounds: int | None,
+           round_ms: float | None, as_json: bool, **kwargs: Any) -> None:
+    """Time a profile's architectures again on this device (stored as repeats; latency = min over
+    all timings). Re-running resumes; nothing is re-timed twice."""
+    from tqdm import tqdm
+
+    from harness.profile import ProfileStats
+    from harness.retime import RetimeConfig, run_retime
+    from harness.timers import make_timer
+
+    cfg = RetimeConfig(path=path, times=times, part=part, config=pop_config(kwargs))
+    timer = make_timer(backend, threads, timer_settings(backend, rounds, round_ms))
+    stats = ProfileStats()
+    with tqdm(desc=f"retime {timer.backend}", unit="arch", file=sys.stderr, disable=None) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        summary = run_retime(cfg, timer, progress, stats)
+    nf = summary["noise_floor"]
+    text = (f"{path}: re-timed {summary['retimed']} of {summary['selected']} {part} architectures "
+            f"({summary['repeats']} repeats in the file); noise floor "
+            + (f"median {nf['median']:.2%}, p90 {nf['p90']:.2%} (n={nf['n']})" if nf["n"] else "n/a"))
+    emit(as_json, summary, text)
+
+
+@main.command()
 @click.argument("genotype")
 @click.option("--backend", type=BACKEND_CHOICE, default="auto", show_default=True)
 @config_options
@@ -350,6 +390,11 @@ def learning_curve_cmd(profiles, sizes, split, fixed_only, vary_only, epochs, se
 
 
 # ---------------------------------------------------------------------------- search
+lat_ref_option = click.option(
+    "--lat-ref", type=click.Choice(["cells", "uniform"]), default="cells", show_default=True,
+    help="LAT_ref: latency the uniform cells add over stem and head (cells), or all of LAT(uniform)")
+
+
 def deploy_options(fn: Callable) -> Callable:
     """The deployment network the latency term predicts (default: the predictor's profiled config)."""
     opts = [
@@ -417,11 +462,12 @@ def search_progress(as_json: bool, total: int):
 @click.option("--out", "out_dir", default="runs/search", show_default=True, type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="continue the interrupted search in --out")
 @click.option("--target-ms", type=float, default=None, help="adapt λ to land on this predicted latency")
+@lat_ref_option
 @deploy_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def search(lam, dataset, data_dir, predictor_path, epochs, batch_size, C, layers, seed, order, out_dir, resume,
-           target_ms, as_json, **kwargs) -> None:
+           target_ms, lat_ref, as_json, **kwargs) -> None:
     """Latency-aware DARTS search: loss = CE + λ · LAT(α) / LAT_ref."""
     from dataclasses import replace
 
@@ -432,7 +478,7 @@ def search(lam, dataset, data_dir, predictor_path, epochs, batch_size, C, layers
     predictor, backend, match = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)
     given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, C=C, layers=layers).items() if v is not None}
     cfg = replace(SearchConfig(), lam=lam, dataset=dataset, data_dir=data_dir, seed=seed, order=order,
-                  out_dir=out_dir, target_ms=target_ms, **given)
+                  out_dir=out_dir, target_ms=target_ms, lat_ref=lat_ref, **given)
     bar, update = search_progress(as_json, cfg.epochs)
     with bar:
         result = run_search(cfg, predictor.latency_fn(deploy), resume=resume, progress=update)
@@ -494,20 +540,21 @@ def train(genotype, dataset, data_dir, epochs, C, layers, seed, as_json, **kwarg
 @click.option("--layers", type=int, default=None, help="supernet and retrained network cells [5]")
 @click.option("--out", "out_dir", default="runs/sweep", show_default=True, type=click.Path(file_okay=False))
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Pareto plot PNG")
+@lat_ref_option
 @deploy_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, as_json,
-          **kwargs) -> None:
+def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, lat_ref,
+          as_json, **kwargs) -> None:
     """Search and retrain for each λ and seed; table of latency and accuracy, Pareto plot. Resumable."""
     from dataclasses import replace
     from pathlib import Path
 
     from tqdm import tqdm
 
-    from gnnlat.measure import measure_latency
-    from gnnlat.search import SearchConfig, uniform_latency
-    from gnnlat.sweep import plot_pareto, run_one, summarize_sweep
+    from gnnlat.measure import measure_latency, measure_together
+    from gnnlat.search import SearchConfig, reference_latency
+    from gnnlat.sweep import plot_pareto, remeasure_together, run_one, summarize_sweep
     from gnnlat.train import TrainConfig
 
     try:
@@ -520,16 +567,17 @@ def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, 
     predictor, backend, _ = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)
     latency_fn = predictor.latency_fn(deploy)
     shape = {k: v for k, v in dict(C=C, layers=layers).items() if v is not None}
-    search_cfg = replace(SearchConfig(), dataset=dataset, data_dir=data_dir, **shape,
+    search_cfg = replace(SearchConfig(), dataset=dataset, data_dir=data_dir, lat_ref=lat_ref, **shape,
                          **({"epochs": epochs} if epochs else {}))
     train_cfg = replace(TrainConfig(), dataset=dataset, data_dir=data_dir, **shape,
                         **({"epochs": train_epochs} if train_epochs else {}))
-    lat_ref = uniform_latency(latency_fn)
+    lat_ref_ms = reference_latency(latency_fn, lat_ref)
     measure = lambda g: measure_latency(g, deploy, backend)["latency_ms"]  # noqa: E731
     rows = []
     jobs = [(lam, seed) for lam in lam_values for seed in range(seeds)]
     for lam, seed in tqdm(jobs, desc="sweep", unit="run", file=sys.stderr, disable=as_json):
-        rows.append(run_one(lam, seed, search_cfg, train_cfg, latency_fn, lat_ref, measure, Path(out_dir)))
+        rows.append(run_one(lam, seed, search_cfg, train_cfg, latency_fn, lat_ref_ms, measure, Path(out_dir)))
+    rows = remeasure_together(rows, lambda gs: [t["latency_ms"] for t in measure_together(gs, deploy, backend)])
     summary = summarize_sweep(rows)
     if plot:
         plot_pareto(summary, rows, plot)
@@ -539,8 +587,10 @@ def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, 
         rel = f"{s['measured_ms'] / base['measured_ms'] - 1:+.1%}" if base else "n/a"
         lines.append(f"| {s['lam']:g} | {s['measured_ms']:.3f} ± {s['measured_ms_std']:.3f} | {rel} | "
                      f"{100 * s['test_acc']:.2f} ± {100 * s['test_acc_std']:.2f} % | {s['seeds']} |")
-    emit(as_json, {"summary": summary, "runs": rows, "deploy_config": deploy.to_dict(), "backend": backend},
-         "\n".join(lines))
+    lines.append(f"latency: all {len(rows)} genotypes re-timed together in interleaved rounds ({backend}); "
+                 f"LAT_ref {lat_ref_ms:.4g} ms ({lat_ref})")
+    emit(as_json, {"summary": summary, "runs": rows, "deploy_config": deploy.to_dict(), "backend": backend,
+                   "lat_ref": lat_ref, "lat_ref_ms": lat_ref_ms}, "\n".join(lines))
 
 
 if __name__ == "__main__":

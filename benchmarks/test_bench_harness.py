@@ -9,7 +9,7 @@ import pytest
 
 from gnnlat.genotype import random_genotype
 from gnnlat.network import Network, NetworkConfig
-from harness.profile import _to_sample
+from harness.profile import to_sample
 from harness.store import ProfileStore
 from harness.timers import CpuTimer, OnnxRuntimeTimer, Timing
 
@@ -27,7 +27,7 @@ def test_bench_harness_overhead_per_architecture(benchmark, tmp_path, timer_cls)
         net = Network(g, NetworkConfig())
         fn = timer.prepare(net)
         timer._reps_for(fn)  # the warm-up the harness runs before timing
-        store.add([_to_sample(g.to_json(), net.config.to_dict(), fake, timer, fp, "primary")])
+        store.add([to_sample(g.to_json(), net.config.to_dict(), fake, timer, fp, "primary")])
 
     benchmark.pedantic(overhead, rounds=5, iterations=1, warmup_rounds=1)
     store.close()

@@ -14,3 +14,18 @@ def measure_latency(genotype: Genotype, config: NetworkConfig, backend: str = "a
     timer = make_timer(backend, threads, settings)
     timing = timer.time_one(Network(genotype, config)).to_dict()
     return {**timing, "backend": timer.backend, "fingerprint": timer.fingerprint()}
+
+
+def measure_together(genotypes: list[Genotype], config: NetworkConfig, backend: str = "auto", threads: int = 1,
+                     settings=None, batch: int = 8) -> list[dict]:
+    """Time several genotypes in shared interleaved rounds (``batch`` networks at a time), so a
+    comparison between them is not skewed by the machine being slower for some of them."""
+    from harness.timers import make_timer
+
+    timer = make_timer(backend, threads, settings)
+    fp = timer.fingerprint()
+    out: list[dict] = []
+    for start in range(0, len(genotypes), batch):
+        nets = [Network(g, config) for g in genotypes[start:start + batch]]
+        out += [{**t.to_dict(), "backend": timer.backend, "fingerprint": fp} for t in timer.time_many(nets)]
+    return out

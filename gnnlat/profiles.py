@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -46,9 +47,12 @@ class Record:
 
 
 def load_records(path: str | Path, backend: str | None = None, fingerprint_id: str | None = None,
-                 include_noisy: bool = True) -> list[Record]:
-    """Primary samples of a profile store as records (repeats only measure noise: never trained on).
+                 include_noisy: bool = True, use_repeats: bool = True) -> list[Record]:
+    """One record per primary sample of a profile store.
 
+    An architecture's latency is the minimum over all its timings on that device and backend, the
+    primary and any repeats (``harness.retime``): the same statistic the harness takes over
+    interleaved rounds, with more rounds. ``use_repeats=False`` keeps the primary's alone.
     Raises ProfileError for a missing/unreadable profile or one without matching samples.
     """
     # Imported here so the predictor stays usable (loading, predicting) without the harness.
@@ -57,18 +61,25 @@ def load_records(path: str | Path, backend: str | None = None, fingerprint_id: s
     try:
         with ProfileStore(path, create=False) as store:
             samples = store.samples(backend=backend, fingerprint_id=fingerprint_id, kind="primary")
+            repeats = (store.samples(backend=backend, fingerprint_id=fingerprint_id, kind="repeat")
+                       if use_repeats else [])
     except ProfileStoreError as exc:
         raise ProfileError(str(exc)) from None
+    fastest: dict[tuple, float] = {}
+    for r in repeats:
+        key = (r.arch_key, r.backend, r.fingerprint_id)
+        fastest[key] = min(fastest.get(key, math.inf), float(r.latency_ms))
     records = []
     for s in samples:
         if s.noisy and not include_noisy:
             continue
+        latency = min(float(s.latency_ms), fastest.get((s.arch_key, s.backend, s.fingerprint_id), math.inf))
         try:
             genotype = Genotype.from_json(s.genotype_json)
             config = NetworkConfig.from_dict(s.config)
         except (GenotypeError, ValueError, TypeError) as exc:
             raise ProfileError(f"{path}: sample {s.id} is not a valid architecture: {exc}") from None
-        records.append(Record(genotype, config, float(s.latency_ms), s.backend, s.fingerprint_id,
+        records.append(Record(genotype, config, latency, s.backend, s.fingerprint_id,
                               dict(s.fingerprint)))
     if not records:
         filters = ", ".join(f"{k}={v}" for k, v in (("backend", backend), ("fingerprint", fingerprint_id))

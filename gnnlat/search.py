@@ -5,8 +5,12 @@ SGD, the other trains α with :class:`~gnnlat.architect.Architect` on
 
     L_α = CE_val + λ · LAT(softmax(α)) / LAT_ref.
 
-LAT_ref defaults to the predicted latency of the uniform architecture (all α equal), so λ weighs a
-relative latency change and its scale does not depend on the device or network config. The
+LAT_ref is a fixed reference so that λ means the same on every device and network config. The
+default (``lat_ref="cells"``) is the latency the cells of the uniform architecture (all α equal)
+add on top of the part no α controls (stem, cell preprocessing, head):
+LAT_ref = LAT(uniform) − LAT(all edges ``none``). Dividing by the whole LAT(uniform) instead
+(``lat_ref="uniform"``) would tie λ's strength to the fixed part's share of the latency, which
+differs between devices, configs and batch sizes. The
 held-out val split (seen by neither half) gives the reported accuracy. Everything is driven by
 :class:`SearchConfig`, so a CLI can sweep λ and seeds by building configs.
 
@@ -41,6 +45,7 @@ from gnnlat.supernet import Supernet, derive_cell, num_edges, one_hot_alpha
 STEPS = 4  # intermediate nodes per cell: the latency predictor's interface is 14 edges × 8 ops
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
+LAT_REFS = ("cells", "uniform")
 # Config fields that may change between an interrupted run and its resume (they don't alter numerics).
 RESUME_FREE_FIELDS = frozenset({"out_dir", "data_dir", "device"})
 
@@ -82,6 +87,7 @@ class SearchConfig:
     arch_lr: float = 3e-3
     arch_weight_decay: float = 1e-3
     skip_cap: int | None = 2
+    lat_ref: str = "cells"  # reference latency: "cells" or "uniform" (see the module docstring)
     train_portion: float = 0.5
     max_batches: int | None = None  # per epoch; for quick tests
     device: str = "cpu"
@@ -104,6 +110,7 @@ class SearchConfig:
         need(self.lam_gain > 0, f"lam_gain must be positive, got {self.lam_gain}")
         need(0 < self.train_portion < 1, f"train_portion must lie in (0, 1), got {self.train_portion}")
         need(self.skip_cap is None or self.skip_cap >= 0, f"skip_cap must be >= 0 or None, got {self.skip_cap}")
+        need(self.lat_ref in LAT_REFS, f"lat_ref must be one of {', '.join(LAT_REFS)}, got {self.lat_ref!r}")
         need(self.max_batches is None or self.max_batches >= 1, f"max_batches must be >= 1, got {self.max_batches}")
         for name in ("lr", "arch_lr", "grad_clip"):
             need(getattr(self, name) > 0, f"{name} must be positive, got {getattr(self, name)}")
@@ -180,6 +187,23 @@ def uniform_latency(latency_fn: LatencyFn, device: str | torch.device = "cpu") -
         return float(latency_fn(w, w.clone()))
 
 
+def reference_latency(latency_fn: LatencyFn, mode: str = "cells", device: str | torch.device = "cpu") -> float:
+    """LAT_ref: ``uniform`` = LAT(uniform α); ``cells`` = LAT(uniform α) − LAT(every edge ``none``)."""
+    if mode not in LAT_REFS:
+        raise SearchError(f"lat_ref must be one of {', '.join(LAT_REFS)}, got {mode!r}")
+    uniform = uniform_latency(latency_fn, device)
+    if mode == "uniform":
+        return uniform
+    w = torch.zeros((num_edges(STEPS), len(PRIMITIVES)), device=device)
+    w[:, PRIMITIVES.index("none")] = 1.0
+    with torch.no_grad():
+        fixed = float(latency_fn(w, w.clone()))
+    if not uniform > fixed:
+        raise SearchError(f"the predictor gives the cells no latency (uniform {uniform:.4g} ms, cells empty "
+                          f"{fixed:.4g} ms); use lat_ref='uniform'")
+    return uniform - fixed
+
+
 # ---- λ targeting -------------------------------------------------------------------------
 def adapt_lambda(lam: float, predicted_ms: float, target_ms: float, gain: float = 1.0,
                  lam_min: float = 1e-3, lam_max: float = 10.0) -> float:
@@ -237,7 +261,7 @@ def run_search(cfg: SearchConfig, latency_fn: LatencyFn, lat_ref: float | None =
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, cfg.epochs, eta_min=cfg.lr_min)
     state = _load_checkpoint(out / CHECKPOINT, cfg) if resume else None
     if state is None:
-        lat_ref = uniform_latency(latency_fn, cfg.device) if lat_ref is None else float(lat_ref)
+        lat_ref = reference_latency(latency_fn, cfg.lat_ref, cfg.device) if lat_ref is None else float(lat_ref)
         lam = min(cfg.lam_max, max(cfg.lam_min, cfg.lam)) if cfg.target_ms else cfg.lam
         start, history = 0, []
     else:
@@ -436,6 +460,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 
 __all__ = [
-    "SearchConfig", "SearchResult", "SearchError", "run_search", "adapt_lambda", "cap_skip_connect",
+    "SearchConfig", "SearchResult", "SearchError", "run_search", "reference_latency", "adapt_lambda",
+    "cap_skip_connect",
     "derive_genotype_capped", "genotype_latency", "uniform_latency", "split_for_search", "evaluate",
 ]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -14,6 +15,11 @@ from gnnlat.search import SearchConfig, run_search
 from gnnlat.train import TrainConfig, train_network
 
 MeasureFn = Callable[[Genotype], float]  # measured latency (ms) of a derived genotype
+MeasureManyFn = Callable[[list[Genotype]], list[float]]  # the same, for several in shared rounds
+
+
+class SweepError(ValueError):
+    """A sweep directory whose finished runs do not match the requested sweep."""
 
 
 def run_one(lam: float, seed: int, search: SearchConfig, train: TrainConfig, latency_fn: LatencyFn,
@@ -22,16 +28,39 @@ def run_one(lam: float, seed: int, search: SearchConfig, train: TrainConfig, lat
     run_dir = out_dir / f"lam{lam:g}_seed{seed}"
     done = run_dir / "result.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        row = json.loads(done.read_text())
+        _check_cached(row, lam, lat_ref, done)
+        return row
     cfg = replace(search, lam=lam, seed=seed, out_dir=str(run_dir))
     resume = (run_dir / "checkpoint.pt").is_file()
     result = run_search(cfg, latency_fn, lat_ref=lat_ref, resume=resume)
     trained = train_network(result.genotype, replace(train, seed=seed))
     row = {"lam": lam, "seed": seed, "genotype": result.genotype.to_dict(), "predicted_ms": result.predicted_ms,
            "measured_ms": measure(result.genotype), "search_val_acc": result.val_acc,
-           "test_acc": trained["test_acc"], "params_m": trained["params_m"]}
+           "test_acc": trained["test_acc"], "params_m": trained["params_m"], "lat_ref_ms": result.lat_ref,
+           "lat_ref": cfg.lat_ref}
     done.write_text(json.dumps(row))
     return row
+
+
+def _check_cached(row: dict[str, Any], lam: float, lat_ref: float | None, path: Path) -> None:
+    # λ = 0 ignores LAT_ref, so its runs serve any sweep; others only one with the same LAT_ref.
+    if lam == 0 or lat_ref is None:
+        return
+    cached = row.get("lat_ref_ms")
+    if cached is None or not math.isclose(cached, lat_ref, rel_tol=1e-6):
+        raise SweepError(f"{path} was searched with LAT_ref {cached} ms, this sweep uses {lat_ref:.6g} ms "
+                         f"(another predictor or --lat-ref); choose another --out")
+
+
+def remeasure_together(rows: list[dict[str, Any]], measure_many: MeasureManyFn) -> list[dict[str, Any]]:
+    """Re-time every run's genotype in shared interleaved rounds, so latencies compared across λ
+    come from one machine state; the latency taken right after each run is kept as
+    ``measured_ms_run``."""
+    genotypes = [Genotype.from_dict(r["genotype"]) for r in rows]
+    measured = measure_many(genotypes)
+    return [{**r, "measured_ms_run": r.get("measured_ms_run", r["measured_ms"]), "measured_ms": m}
+            for r, m in zip(rows, measured)]
 
 
 def summarize_sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -87,13 +87,13 @@ class ProfileStats:
         return 3600.0 * self.timed / self.wall_s if self.wall_s > 0 else 0.0
 
 
-def _to_sample(genotype_json: str, config: dict, timing: Timing, timer: Timer, fp: dict, kind: str) -> Sample:
+def to_sample(genotype_json: str, config: dict, timing: Timing, timer: Timer, fp: dict, kind: str) -> Sample:
     stats = {k: v for k, v in timing.to_dict().items() if k != "round_minima"}
     return Sample(genotype_json=genotype_json, config=config, backend=timer.backend, **stats,
                   fingerprint=fp, kind=kind, extra={"round_minima": timing.round_minima})
 
 
-def _timed_window_s(timings: list[Timing]) -> float:
+def timed_window_s(timings: list[Timing]) -> float:
     # Sum of the per-round timed runs: latency x reps x rounds is a close lower bound; the median
     # x runs is the better estimate of the time actually spent inside the timed calls.
     return sum(t.median_ms * max(t.reps, 1) * t.rounds for t in timings) / 1e3
@@ -118,14 +118,14 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
             nets = [Network(g, c) for g, c in batch] + [Network(Genotype.from_json(s.genotype_json),
                                                                 NetworkConfig.from_dict(s.config)) for s in repeats]
             timings = timer.time_many(nets)
-            samples = [_to_sample(g.to_json(), c.to_dict(), t, timer, fp, "primary")
+            samples = [to_sample(g.to_json(), c.to_dict(), t, timer, fp, "primary")
                        for (g, c), t in zip(batch, timings)]
-            samples += [_to_sample(s.genotype_json, s.config, t, timer, fp, "repeat")
+            samples += [to_sample(s.genotype_json, s.config, t, timer, fp, "repeat")
                         for s, t in zip(repeats, timings[len(batch):])]
             store.add(samples)
             stats.timed += len(nets)
             stats.wall_s += time.perf_counter() - t0
-            stats.timed_s += _timed_window_s(timings)
+            stats.timed_s += timed_window_s(timings)
             # The store also holds what another process may have added to the same file.
             done |= store.primary_keys(timer.backend, fp_id)
             if progress:

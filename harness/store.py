@@ -403,6 +403,12 @@ class ProfileStore:
         rows = self._query(_SELECT_SAMPLE + where + " ORDER BY s.id", params)
         return self._decode(_row_sample, rows)
 
+    def repeat_counts(self, backend: str | None = None, fingerprint_id: str | None = None) -> dict[str, int]:
+        """Repeats stored per arch key (architectures without one are absent)."""
+        where, params = _where(backend, fingerprint_id, "repeat")
+        rows = self._query("SELECT arch_key, COUNT(*) FROM samples" + where + " GROUP BY arch_key", params)
+        return {r[0]: r[1] for r in rows}
+
     def fingerprints(self) -> dict[str, dict]:
         """All device fingerprints by id."""
         rows = self._query("SELECT id, json FROM fingerprints")

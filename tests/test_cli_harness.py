@@ -92,3 +92,16 @@ def test_two_profilers_write_the_same_file(tmp_path):
     with ProfileStore(db, create=False) as s:
         keys = [x.arch_key for x in s.samples()]
     assert len(keys) == len(set(keys)) >= 10
+
+
+def test_retime_cli_resumes_and_fails_cleanly(tmp_path):
+    db = tmp_path / "r.db"
+    invoke_json("profile", "--n", "4", "--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST)
+    first = invoke_json("retime", "--profile", db, "--backend", "cpu", *TINY, *FAST)
+    assert first["retimed"] == 4 and first["repeats"] == 4 and first["noise_floor"]["n"] == 4
+    assert invoke_json("retime", "--profile", db, "--backend", "cpu", *TINY, *FAST)["retimed"] == 0
+    assert_clean_failure(invoke("retime", "--profile", tmp_path / "missing.db", "--backend", "cpu"), "missing.db")
+    assert_clean_failure(invoke("retime", "--profile", db, "--backend", "cpu", "--times", "0"), "--times")
+    assert_clean_failure(invoke("retime", "--profile", db, "--backend", "cpu", "--threads", "2"), "no primaries")
+    (tmp_path / "junk.db").write_bytes(b"not a database at all" * 10)
+    assert_clean_failure(invoke("retime", "--profile", tmp_path / "junk.db", "--backend", "cpu"))

@@ -133,6 +133,11 @@ def test_sweep_table_plot_and_resume(local, tmp_path):
     res = invoke_json(*args, "--plot", tmp_path / "p.png")
     assert [s["lam"] for s in res["summary"]] == [0.0, 0.5]
     assert (tmp_path / "p.png").stat().st_size > 1000
-    again = invoke_json(*args)  # every cell finished: read back, not recomputed
-    assert again["runs"] == res["runs"]
+    again = invoke_json(*args)  # every cell finished: read back, not recomputed (but re-timed together)
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "measured_ms"} for r in rows]  # noqa: E731
+    assert drop(again["runs"]) == drop(res["runs"])
+    assert all(r["measured_ms"] > 0 and r["measured_ms_run"] > 0 for r in again["runs"])
+    assert res["lat_ref"] == "cells" and res["lat_ref_ms"] == pytest.approx(res["runs"][1]["lat_ref_ms"])
+    # λ > 0 runs searched with another LAT_ref are not silently reused.
+    assert_clean_failure(invoke(*args, "--lat-ref", "uniform"), "LAT_ref")
     assert_clean_failure(invoke("sweep", "--lam", "a,b", "--predictor", model), "--lam")

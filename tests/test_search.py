@@ -8,7 +8,7 @@ from gnnlat.genotype import load_genotype
 from gnnlat.network import NetworkConfig
 from gnnlat.operations import PRIMITIVES
 from gnnlat.search import (SearchConfig, SearchError, adapt_lambda, cap_skip_connect, derive_genotype_capped,
-                           genotype_latency, run_search, uniform_latency)
+                           genotype_latency, reference_latency, run_search, uniform_latency)
 from gnnlat.supernet import Supernet, derive_cell
 
 OP_COST_MS = {"none": 0.0, "max_pool_3x3": 0.3, "avg_pool_3x3": 0.3, "skip_connect": 0.1,
@@ -48,7 +48,8 @@ def test_bilevel_epoch_updates_weights_and_alpha_and_writes_outputs(tmp_path):
     for key in ("alpha_normal", "alpha_reduce", "stem.0.weight", "classifier.weight"):
         assert not torch.equal(state["model"][key], init[key]), key
     assert torch.equal(result.alpha_normal, state["model"]["alpha_normal"])
-    assert result.lat_ref == pytest.approx(uniform_latency(cost_latency))
+    # Default LAT_ref: what the uniform cells add over the α-free part (cost_latency's 1.0 ms).
+    assert result.lat_ref == pytest.approx(uniform_latency(cost_latency) - 1.0)
     assert result.predicted_ms == pytest.approx(genotype_latency(cost_latency, result.genotype))
     assert [r["epoch"] for r in seen] == [1] and seen == result.history
     rec = seen[0]
@@ -189,3 +190,24 @@ def test_capped_genotype_caps_normal_only():
     g = derive_genotype_capped(w, w, skip_cap=2)
     assert count_skips(g.normal) == 2
     assert count_skips(g.reduce) == 8  # reduce cells are derived as-is
+
+
+# ---- LAT_ref ------------------------------------------------------------------------------
+def test_reference_latency_modes():
+    uniform = uniform_latency(cost_latency)
+    assert reference_latency(cost_latency, "uniform") == pytest.approx(uniform)
+    # Every edge on `none` leaves only the fixed 1.0 ms: the cells' share is the rest.
+    assert reference_latency(cost_latency, "cells") == pytest.approx(uniform - 1.0)
+    with pytest.raises(SearchError, match="lat_ref must be one of"):
+        reference_latency(cost_latency, "median")
+    with pytest.raises(SearchError, match="lat_ref must be one of"):
+        SearchConfig(lat_ref="bogus").validate()
+
+
+def test_reference_latency_rejects_a_predictor_that_gives_cells_no_latency():
+    def flat(w_normal, w_reduce):
+        return torch.tensor(2.0) + 0 * w_normal.sum()
+
+    with pytest.raises(SearchError, match="no latency"):
+        reference_latency(flat, "cells")
+    assert reference_latency(flat, "uniform") == pytest.approx(2.0)

@@ -1,0 +1,95 @@
+"""Re-time the architectures a profile store already holds; resumable like the profiling loop.
+
+A profile's latency is a minimum over interleaved rounds, so interference can only make it too
+slow. On a shared machine a burst that outlasts all rounds of one measurement still inflates it;
+timing the same architecture again later, in another burst pattern, and keeping the minimum over
+all timings (``gnnlat.profiles.load_records`` does) removes most of that. Each re-timing is stored
+as a *repeat* sample, so it also adds to the profile's noise-floor estimate.
+
+The work list is "primaries of this device and backend with fewer than ``times`` repeats", read
+from the store on every start: a killed run resumes where it stopped and never re-times twice.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from gnnlat.genotype import Genotype
+from gnnlat.network import Network, NetworkConfig
+from harness.profile import ProfileStats, timed_window_s, to_sample
+from harness.store import ProfileStore, Sample, fingerprint_id
+from harness.timers import Timer
+
+PARTS = ("all", "fixed", "vary")
+
+
+class RetimeError(ValueError):
+    """A re-timing request that cannot be served (no primaries of this device, bad options)."""
+
+
+@dataclass
+class RetimeConfig:
+    path: str
+    times: int = 1  # repeats every selected primary should have once the run ends
+    part: str = "all"  # all | fixed (at ``config``) | vary (any other config)
+    config: NetworkConfig = field(default_factory=NetworkConfig)
+    batch_archs: int = 4  # networks timed together in interleaved rounds
+
+    def __post_init__(self) -> None:
+        if self.times < 1:
+            raise RetimeError(f"--times must be at least 1, got {self.times}")
+        if self.part not in PARTS:
+            raise RetimeError(f"--part must be one of {', '.join(PARTS)}, got {self.part!r}")
+        if self.batch_archs < 1:
+            raise RetimeError("batch_archs must be at least 1")
+
+
+def _in_part(s: Sample, cfg: RetimeConfig) -> bool:
+    if cfg.part == "all":
+        return True
+    fixed = NetworkConfig.from_dict(s.config) == cfg.config
+    return fixed if cfg.part == "fixed" else not fixed
+
+
+def retime_targets(store: ProfileStore, backend: str, fp_id: str, cfg: RetimeConfig) -> tuple[list[Sample], int]:
+    """(primaries still short of ``cfg.times`` repeats, in insertion order; primaries selected)."""
+    selected = [s for s in store.samples(backend, fp_id) if _in_part(s, cfg)]
+    counts = store.repeat_counts(backend, fp_id)
+    # Pass k re-times whatever has at most k repeats: everything once before anything twice.
+    todo = [s for k in range(cfg.times) for s in selected if counts.get(s.arch_key, 0) <= k]
+    return todo, len(selected)
+
+
+def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], None] | None = None,
+               stats: ProfileStats | None = None) -> dict:
+    """Add repeats until every selected primary of this timer's device has ``cfg.times``."""
+    stats = stats or ProfileStats()
+    fp = timer.fingerprint()
+    fp_id = fingerprint_id(fp)
+    with ProfileStore(cfg.path, create=False) as store:
+        todo, selected = retime_targets(store, timer.backend, fp_id, cfg)
+        if selected == 0:
+            where = "" if cfg.part == "all" else f" in the {cfg.part} part"
+            raise RetimeError(f"{cfg.path} has no primaries{where} for {timer.backend} on this device "
+                              f"(fingerprint {fp_id}); re-timing needs the device that profiled it")
+        if progress:
+            progress(0, len(todo))
+        for start in range(0, len(todo), cfg.batch_archs):
+            batch = todo[start:start + cfg.batch_archs]
+            t0 = time.perf_counter()
+            nets = [Network(Genotype.from_json(s.genotype_json), NetworkConfig.from_dict(s.config))
+                    for s in batch]
+            timings = timer.time_many(nets)
+            store.add([to_sample(s.genotype_json, s.config, t, timer, fp, "repeat")
+                       for s, t in zip(batch, timings)])
+            stats.timed += len(nets)
+            stats.wall_s += time.perf_counter() - t0
+            stats.timed_s += timed_window_s(timings)
+            if progress:
+                progress(start + len(batch), len(todo))
+            del nets
+        summary = store.summary()
+    summary.update(retimed=len(todo), selected=selected, archs_per_hour=stats.archs_per_hour,
+                   overhead_frac=stats.overhead_frac, fingerprint_id=fp_id)
+    return summary

@@ -1,0 +1,80 @@
+import pytest
+
+from gnnlat.network import NetworkConfig
+from gnnlat.profiles import load_records
+from harness.profile import ProfileConfig, run_profile
+from harness.retime import RetimeConfig, RetimeError, retime_targets, run_retime
+from harness.store import ProfileStore, fingerprint_id
+from harness.timers import CpuTimer, TimerSettings
+
+TINY = NetworkConfig(C=4, layers=3, resolution=8)
+OTHER = NetworkConfig(C=6, layers=3, resolution=8)
+FAST = TimerSettings(rounds=2, round_ms=3.0, warmup_ms=1.0, max_retries=0)
+
+
+@pytest.fixture()
+def profiled(tmp_path):
+    """A store with 4 primaries at TINY and 2 at OTHER, no repeats."""
+    out = str(tmp_path / "p.db")
+    timer = CpuTimer(settings=FAST)
+    run_profile(ProfileConfig(n=4, out=out, config=TINY, repeat_frac=0.0, batch_archs=2), timer)
+    run_profile(ProfileConfig(n=6, out=out, config=OTHER, seed=1, repeat_frac=0.0, batch_archs=2), timer)
+    return out, timer
+
+
+def _repeats(path, timer):
+    with ProfileStore(path, create=False) as s:
+        return s.repeat_counts(timer.backend, fingerprint_id(timer.fingerprint()))
+
+
+def test_retime_fills_every_primary_once_and_resumes_with_nothing_left(profiled):
+    path, timer = profiled
+    summary = run_retime(RetimeConfig(path=path, config=TINY, batch_archs=3), timer)
+    assert summary["retimed"] == summary["selected"] == 6
+    assert sorted(_repeats(path, timer).values()) == [1] * 6
+    assert summary["noise_floor"]["n"] == 6
+    again = run_retime(RetimeConfig(path=path, config=TINY), timer)  # resumed: nothing to do
+    assert again["retimed"] == 0 and sorted(_repeats(path, timer).values()) == [1] * 6
+    more = run_retime(RetimeConfig(path=path, times=3, config=TINY), timer)
+    assert more["retimed"] == 12 and sorted(_repeats(path, timer).values()) == [3] * 6
+
+
+def test_retime_parts_select_by_config(profiled):
+    path, timer = profiled
+    assert run_retime(RetimeConfig(path=path, part="vary", config=TINY), timer)["retimed"] == 2
+    with ProfileStore(path, create=False) as s:
+        fp = fingerprint_id(timer.fingerprint())
+        vary_keys = {x.arch_key for x in s.samples() if x.config["C"] == OTHER.C}
+        assert set(s.repeat_counts(timer.backend, fp)) == vary_keys
+        # Pass order: everything short of k repeats comes before anything short of k + 1.
+        todo, selected = retime_targets(s, timer.backend, fp, RetimeConfig(path=path, times=2, config=TINY))
+    assert selected == 6 and len(todo) == 4 + 6
+    assert {x.arch_key for x in todo[:4]}.isdisjoint(vary_keys)
+    assert run_retime(RetimeConfig(path=path, part="fixed", config=TINY), timer)["retimed"] == 4
+
+
+def test_records_take_the_minimum_over_all_timings(profiled):
+    path, timer = profiled
+    run_retime(RetimeConfig(path=path, times=2, config=TINY), timer)
+    with ProfileStore(path, create=False) as s:
+        every = s.samples(kind=None)
+    fastest = {}
+    for x in every:
+        fastest[x.arch_key] = min(fastest.get(x.arch_key, float("inf")), x.latency_ms)
+    primary = {x.arch_key: x.latency_ms for x in every if x.kind == "primary"}
+    records = {r.record_key: r.latency_ms for r in load_records(path)}
+    alone = {r.record_key: r.latency_ms for r in load_records(path, use_repeats=False)}
+    assert sorted(records.values()) == sorted(fastest.values())
+    assert sorted(alone.values()) == sorted(primary.values())
+    assert all(records[k] <= alone[k] for k in records)
+
+
+def test_retime_errors(tmp_path, profiled):
+    path, timer = profiled
+    with pytest.raises(RetimeError, match="--times"):
+        RetimeConfig(path=path, times=0)
+    with pytest.raises(RetimeError, match="--part"):
+        RetimeConfig(path=path, part="some")
+    # Only the device that profiled the file can re-time it.
+    with pytest.raises(RetimeError, match="no primaries"):
+        run_retime(RetimeConfig(path=path), CpuTimer(threads=2, settings=FAST))
