@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -27,30 +27,43 @@ def run_one(lam: float, seed: int, search: SearchConfig, train: TrainConfig, lat
     """One (λ, seed) cell of the sweep; finished cells are read back, interrupted ones resume."""
     run_dir = out_dir / f"lam{lam:g}_seed{seed}"
     done = run_dir / "result.json"
+    cfg = replace(search, lam=lam, seed=seed, out_dir=str(run_dir))
+    settings = _settings(cfg, replace(train, seed=seed))
     if done.is_file():
         row = json.loads(done.read_text())
-        _check_cached(row, lam, lat_ref, done)
+        _check_cached(row, settings, lat_ref, done)
         return row
-    cfg = replace(search, lam=lam, seed=seed, out_dir=str(run_dir))
     resume = (run_dir / "checkpoint.pt").is_file()
     result = run_search(cfg, latency_fn, lat_ref=lat_ref, resume=resume)
     trained = train_network(result.genotype, replace(train, seed=seed))
     row = {"lam": lam, "seed": seed, "genotype": result.genotype.to_dict(), "predicted_ms": result.predicted_ms,
            "measured_ms": measure(result.genotype), "search_val_acc": result.val_acc,
            "test_acc": trained["test_acc"], "params_m": trained["params_m"], "lat_ref_ms": result.lat_ref,
-           "lat_ref": cfg.lat_ref}
+           "lat_ref": cfg.lat_ref, "settings": settings}
     done.write_text(json.dumps(row))
     return row
 
 
-def _check_cached(row: dict[str, Any], lam: float, lat_ref: float | None, path: Path) -> None:
-    # λ = 0 ignores LAT_ref, so its runs serve any sweep; others only one with the same LAT_ref.
-    if lam == 0 or lat_ref is None:
+def _settings(search: SearchConfig, train: TrainConfig) -> dict[str, Any]:
+    """What decides a run's outcome (paths and the device do not; λ = 0 ignores LAT_ref)."""
+    drop = {"out_dir", "data_dir", "device"} | ({"lat_ref"} if search.lam == 0 else set())
+    return {"search": {k: v for k, v in search.to_dict().items() if k not in drop},
+            "train": {k: v for k, v in asdict(train).items() if k not in {"data_dir", "device"}}}
+
+
+def _check_cached(row: dict[str, Any], settings: dict[str, Any], lat_ref: float | None, path: Path) -> None:
+    """A finished run is reused only for the same settings and, for λ > 0, the same LAT_ref value."""
+    cached = row.get("settings") or {}
+    if cached != settings:
+        diff = [f"{part}.{k}" for part, now in settings.items() for k in sorted(set(now) | set(cached.get(part, {})))
+                if cached.get(part, {}).get(k) != now.get(k)]
+        raise SweepError(f"{path} was run with other settings ({', '.join(diff)}); choose another --out")
+    if settings["search"]["lam"] == 0 or lat_ref is None:
         return
-    cached = row.get("lat_ref_ms")
-    if cached is None or not math.isclose(cached, lat_ref, rel_tol=1e-6):
-        raise SweepError(f"{path} was searched with LAT_ref {cached} ms, this sweep uses {lat_ref:.6g} ms "
-                         f"(another predictor or --lat-ref); choose another --out")
+    ref = row.get("lat_ref_ms")
+    if ref is None or not math.isclose(ref, lat_ref, rel_tol=1e-6):
+        raise SweepError(f"{path} was searched with LAT_ref {ref} ms, this sweep uses {lat_ref:.6g} ms "
+                         f"(another predictor?); choose another --out")
 
 
 def remeasure_together(rows: list[dict[str, Any]], measure_many: MeasureManyFn) -> list[dict[str, Any]]:
