@@ -437,7 +437,7 @@ def load_predictor_for_search(path: str, backend: str | None, quiet: bool):
 def search_progress(as_json: bool, total: int):
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc="search", unit="epoch", file=sys.stderr, disable=as_json)
+    bar = tqdm(total=total, desc="search", unit="epoch", file=sys.stderr, disable=True if as_json else None)
 
     def update(rec: dict) -> None:
         bar.n = rec["epoch"] + 1
@@ -575,7 +575,7 @@ def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, 
     measure = lambda g: measure_latency(g, deploy, backend)["latency_ms"]  # noqa: E731
     rows = []
     jobs = [(lam, seed) for lam in lam_values for seed in range(seeds)]
-    for lam, seed in tqdm(jobs, desc="sweep", unit="run", file=sys.stderr, disable=as_json):
+    for lam, seed in tqdm(jobs, desc="sweep", unit="run", file=sys.stderr, disable=True if as_json else None):
         rows.append(run_one(lam, seed, search_cfg, train_cfg, latency_fn, lat_ref_ms, measure, Path(out_dir)))
     rows = remeasure_together(rows, lambda gs: [t["latency_ms"] for t in measure_together(gs, deploy, backend)])
     summary = summarize_sweep(rows)

@@ -387,7 +387,7 @@ def _optimise(predictor: LatencyPredictor, graphs: Sequence[Data], targets: Tens
                                                 steps_per_epoch=steps_per_epoch, pct_start=0.1)
     predictor.train()
     order = list(range(len(graphs)))
-    for _ in tqdm(range(epochs), desc="train", disable=not progress, leave=False):
+    for _ in tqdm(range(epochs), desc="train", disable=True if not progress else None, leave=False):
         rng.shuffle(order)
         for k in range(0, len(order), cfg.batch_size):
             idx = order[k:k + cfg.batch_size]
