@@ -53,7 +53,7 @@ def _in_part(s: Sample, cfg: RetimeConfig) -> bool:
 
 
 def retime_targets(store: ProfileStore, backend: str, fp_id: str, cfg: RetimeConfig) -> tuple[list[Sample], int]:
-    """(primaries still short of ``cfg.times`` repeats, in insertion order; primaries selected)."""
+    """(the re-timings still due, pass by pass in insertion order; number of primaries selected)."""
     selected = [s for s in store.samples(backend, fp_id) if _in_part(s, cfg)]
     counts = store.repeat_counts(backend, fp_id)
     # Pass k re-times whatever has at most k repeats: everything once before anything twice.
