@@ -99,6 +99,19 @@ def timed_window_s(timings: list[Timing]) -> float:
     return sum(t.median_ms * max(t.reps, 1) * t.rounds for t in timings) / 1e3
 
 
+def time_into_store(store: ProfileStore, timer: Timer, fp: dict, jobs: list[tuple[str, dict, str]],
+                    stats: ProfileStats) -> None:
+    """Time ``(genotype_json, config, kind)`` jobs together in interleaved rounds and store them as
+    one transaction (a kill loses at most this batch); adds the batch to ``stats``."""
+    t0 = time.perf_counter()
+    nets = [Network(Genotype.from_json(g), NetworkConfig.from_dict(c)) for g, c, _ in jobs]
+    timings = timer.time_many(nets)
+    store.add([to_sample(g, c, t, timer, fp, kind) for (g, c, kind), t in zip(jobs, timings)])
+    stats.timed += len(nets)
+    stats.wall_s += time.perf_counter() - t0
+    stats.timed_s += timed_window_s(timings)
+
+
 def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int], None] | None = None,
                 stats: ProfileStats | None = None) -> dict:
     """Fill ``cfg.out`` up to ``cfg.n`` primary samples for this timer's device; returns a summary."""
@@ -114,23 +127,12 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
         while len(done) < cfg.n:
             batch = _next_batch(stream, done, cfg.batch_archs, cfg.n - len(done))
             repeats = _pick_repeats(store, timer.backend, fp_id, cfg, rng)
-            t0 = time.perf_counter()
-            nets = [Network(g, c) for g, c in batch] + [Network(Genotype.from_json(s.genotype_json),
-                                                                NetworkConfig.from_dict(s.config)) for s in repeats]
-            timings = timer.time_many(nets)
-            samples = [to_sample(g.to_json(), c.to_dict(), t, timer, fp, "primary")
-                       for (g, c), t in zip(batch, timings)]
-            samples += [to_sample(s.genotype_json, s.config, t, timer, fp, "repeat")
-                        for s, t in zip(repeats, timings[len(batch):])]
-            store.add(samples)
-            stats.timed += len(nets)
-            stats.wall_s += time.perf_counter() - t0
-            stats.timed_s += timed_window_s(timings)
+            time_into_store(store, timer, fp, [(g.to_json(), c.to_dict(), "primary") for g, c in batch]
+                            + [(s.genotype_json, s.config, "repeat") for s in repeats], stats)
             # The store also holds what another process may have added to the same file.
             done |= store.primary_keys(timer.backend, fp_id)
             if progress:
                 progress(len(done), cfg.n)
-            del nets
         summary = store.summary()
     summary.update(archs_per_hour=stats.archs_per_hour, overhead_frac=stats.overhead_frac,
                    fingerprint_id=fp_id)

@@ -11,13 +11,11 @@ from the store on every start: a killed run resumes where it stopped and never r
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from gnnlat.genotype import Genotype
-from gnnlat.network import Network, NetworkConfig
-from harness.profile import ProfileStats, timed_window_s, to_sample
+from gnnlat.network import NetworkConfig
+from harness.profile import ProfileStats, time_into_store
 from harness.store import ProfileStore, Sample, fingerprint_id
 from harness.timers import Timer
 
@@ -77,18 +75,9 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
             progress(0, len(todo))
         for start in range(0, len(todo), cfg.batch_archs):
             batch = todo[start:start + cfg.batch_archs]
-            t0 = time.perf_counter()
-            nets = [Network(Genotype.from_json(s.genotype_json), NetworkConfig.from_dict(s.config))
-                    for s in batch]
-            timings = timer.time_many(nets)
-            store.add([to_sample(s.genotype_json, s.config, t, timer, fp, "repeat")
-                       for s, t in zip(batch, timings)])
-            stats.timed += len(nets)
-            stats.wall_s += time.perf_counter() - t0
-            stats.timed_s += timed_window_s(timings)
+            time_into_store(store, timer, fp, [(s.genotype_json, s.config, "repeat") for s in batch], stats)
             if progress:
                 progress(start + len(batch), len(todo))
-            del nets
         summary = store.summary()
     summary.update(retimed=len(todo), selected=selected, archs_per_hour=stats.archs_per_hour,
                    overhead_frac=stats.overhead_frac, fingerprint_id=fp_id)
