@@ -1,25 +1,15 @@
-"""The one place where gnnlat calls into the harness: measuring a derived network's latency."""
+"""The one place where gnnlat calls into the harness: measuring derived networks' latency."""
 from __future__ import annotations
 
 from gnnlat.genotype import Genotype
 from gnnlat.network import Network, NetworkConfig
 
 
-def measure_latency(genotype: Genotype, config: NetworkConfig, backend: str = "auto", threads: int = 1,
-                    settings=None) -> dict:
-    """Time ``genotype`` at ``config`` with the harness; returns the sample's statistics (ms),
-    the backend and the device fingerprint."""
-    from harness.timers import make_timer
-
-    timer = make_timer(backend, threads, settings)
-    timing = timer.time_one(Network(genotype, config)).to_dict()
-    return {**timing, "backend": timer.backend, "fingerprint": timer.fingerprint()}
-
-
 def measure_together(genotypes: list[Genotype], config: NetworkConfig, backend: str = "auto", threads: int = 1,
                      settings=None, batch: int = 8) -> list[dict]:
     """Time several genotypes in shared interleaved rounds (``batch`` networks at a time), so a
-    comparison between them is not skewed by the machine being slower for some of them."""
+    comparison between them is not skewed by the machine being slower for some of them. Each
+    result holds the sample's statistics (ms), the backend and the device fingerprint."""
     from harness.timers import make_timer
 
     timer = make_timer(backend, threads, settings)
@@ -29,3 +19,9 @@ def measure_together(genotypes: list[Genotype], config: NetworkConfig, backend: 
         nets = [Network(g, config) for g in genotypes[start:start + batch]]
         out += [{**t.to_dict(), "backend": timer.backend, "fingerprint": fp} for t in timer.time_many(nets)]
     return out
+
+
+def measure_latency(genotype: Genotype, config: NetworkConfig, backend: str = "auto", threads: int = 1,
+                    settings=None) -> dict:
+    """Time ``genotype`` at ``config`` with the harness (see :func:`measure_together`)."""
+    return measure_together([genotype], config, backend, threads, settings)[0]
