@@ -6,6 +6,7 @@ import json
 import sqlite3
 import sys
 from collections import Counter
+from contextlib import contextmanager
 from typing import Any, Callable
 
 import click
@@ -112,6 +113,44 @@ def timer_settings(backend: str, rounds: int | None, round_ms: float | None):
     return replace(base, **changes)
 
 
+def timer_options(fn: Callable) -> Callable:
+    """--backend --threads --rounds --round-ms: which timer, and how long it times each network."""
+    opts = [
+        click.option("--backend", type=BACKEND_CHOICE, default="auto", show_default=True),
+        click.option("--threads", type=int, default=1, show_default=True),
+        click.option("--rounds", type=int, default=None, help="interleaved rounds per architecture [5]"),
+        click.option("--round-ms", type=float, default=None, help="timed work per architecture per round [100]"),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def pop_timer_args(kwargs: dict) -> tuple[str, int, Any]:
+    """(backend, threads, TimerSettings) from the options :func:`timer_options` added."""
+    backend, rounds, round_ms = kwargs.pop("backend"), kwargs.pop("rounds"), kwargs.pop("round_ms")
+    return backend, kwargs.pop("threads"), timer_settings(backend, rounds, round_ms)
+
+
+@contextmanager
+def progress_bar(desc: str, total: int | None = None):
+    """A tqdm bar on stderr (hidden when stderr is not a terminal) as a ``progress(done, total)``
+    callback, the form the harness loops report in."""
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit="arch", file=sys.stderr, disable=None) as bar:
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        yield progress
+
+
+def noise_text(nf: dict, missing: str = "n/a") -> str:
+    """A profile's noise floor (``ProfileStore.noise_floor``) in one phrase."""
+    return f"median {nf['median']:.2%}, p90 {nf['p90']:.2%} (n={nf['n']})" if nf["n"] else missing
+
+
 def _timing_text(t: dict) -> str:
     return (f"latency {t['latency_ms']:.3f} ms (min of {t['rounds']} interleaved rounds)  "
             f"median {t['median_ms']:.3f}  p90 {t['p90_ms']:.3f}  cv {t['cv']:.3f}"
@@ -121,101 +160,74 @@ def _timing_text(t: dict) -> str:
 @main.command()
 @click.option("--n", "n", type=int, required=True, help="primary samples the profile should hold")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="profile store (SQLite)")
-@click.option("--backend", type=BACKEND_CHOICE, default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @config_options
 @click.option("--vary-config", is_flag=True, help="sample C, layers, resolution and batch too")
-@click.option("--threads", type=int, default=1, show_default=True)
 @click.option("--repeat-frac", type=float, default=0.05, show_default=True,
               help="share of architectures re-timed later in the run (noise floor)")
-@click.option("--rounds", type=int, default=None, help="interleaved rounds per architecture [5]")
-@click.option("--round-ms", type=float, default=None, help="timed work per architecture per round [100]")
+@timer_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def profile(n: int, out: str, backend: str, seed: int, vary_config: bool, threads: int,
-            repeat_frac: float, rounds: int | None, round_ms: float | None, as_json: bool,
+def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, as_json: bool,
             **kwargs: Any) -> None:
     """Time randomly sampled architectures into a profile store; re-running resumes."""
-    from tqdm import tqdm
-
     from harness.profile import ProfileConfig, ProfileStats, run_profile
     from harness.timers import make_timer
 
     cfg = ProfileConfig(n=n, out=out, seed=seed, config=pop_config(kwargs), vary_config=vary_config,
                         repeat_frac=repeat_frac)
-    timer = make_timer(backend, threads, timer_settings(backend, rounds, round_ms))
+    timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
-    with tqdm(total=n, desc=f"profile {timer.backend}", unit="arch", file=sys.stderr,
-              disable=None) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.update(done - bar.n)
-
+    with progress_bar(f"profile {timer.backend}", n) as progress:
         summary = run_profile(cfg, timer, progress, stats)
-    nf = summary["noise_floor"]
     text = (f"{out}: {summary['samples']} samples ({summary['unique_architectures']} unique), "
             f"{summary['repeats']} repeats; throughput {summary['archs_per_hour']:.0f} arch/h this run, "
             f"overhead {summary['overhead_frac']:.0%} of wall time; noise floor "
-            + (f"median {nf['median']:.2%}, p90 {nf['p90']:.2%} (n={nf['n']})" if nf["n"] else "n/a (no repeats yet)"))
+            + noise_text(summary["noise_floor"], "n/a (no repeats yet)"))
     emit(as_json, summary, text)
 
 
 @main.command()
 @click.option("--profile", "path", required=True, type=click.Path(dir_okay=False),
               help="profile store (SQLite) to re-time; it must exist")
-@click.option("--backend", type=BACKEND_CHOICE, default="auto", show_default=True)
 @click.option("--times", type=int, default=1, show_default=True,
               help="repeats every selected architecture should have in the end")
 @click.option("--part", type=click.Choice(["all", "fixed", "vary"]), default="all", show_default=True,
               help="fixed: architectures at the config given below; vary: all others")
 @config_options
-@click.option("--threads", type=int, default=1, show_default=True)
-@click.option("--rounds", type=int, default=None, help="interleaved rounds per architecture [5]")
-@click.option("--round-ms", type=float, default=None, help="timed work per architecture per round [100]")
+@timer_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def retime(path: str, backend: str, times: int, part: str, threads: int, rounds: int | None,
-           round_ms: float | None, as_json: bool, **kwargs: Any) -> None:
+def retime(path: str, times: int, part: str, as_json: bool, **kwargs: Any) -> None:
     """Time a profile's architectures again on this device (stored as repeats; latency = min over
     all timings). Re-running resumes; nothing is re-timed twice."""
-    from tqdm import tqdm
-
     from harness.profile import ProfileStats
     from harness.retime import RetimeConfig, run_retime
     from harness.timers import make_timer
 
     cfg = RetimeConfig(path=path, times=times, part=part, config=pop_config(kwargs))
-    timer = make_timer(backend, threads, timer_settings(backend, rounds, round_ms))
+    timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
-    with tqdm(desc=f"retime {timer.backend}", unit="arch", file=sys.stderr, disable=None) as bar:
-        def progress(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    with progress_bar(f"retime {timer.backend}") as progress:
         summary = run_retime(cfg, timer, progress, stats)
-    nf = summary["noise_floor"]
     text = (f"{path}: re-timed {summary['retimed']} of {summary['selected']} {part} architectures "
-            f"({summary['repeats']} repeats in the file); noise floor "
-            + (f"median {nf['median']:.2%}, p90 {nf['p90']:.2%} (n={nf['n']})" if nf["n"] else "n/a"))
+            f"({summary['repeats']} repeats in the file); noise floor " + noise_text(summary["noise_floor"]))
     emit(as_json, summary, text)
 
 
 @main.command()
 @click.argument("genotype")
-@click.option("--backend", type=BACKEND_CHOICE, default="auto", show_default=True)
 @config_options
-@click.option("--threads", type=int, default=1, show_default=True)
-@click.option("--rounds", type=int, default=None, help="interleaved rounds [5]")
-@click.option("--round-ms", type=float, default=None, help="timed work per round [100]")
+@timer_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def measure(genotype: str, backend: str, threads: int, rounds: int | None, round_ms: float | None,
-            as_json: bool, **kwargs: Any) -> None:
+def measure(genotype: str, as_json: bool, **kwargs: Any) -> None:
     """Time one architecture with the harness and print the sample."""
     from gnnlat.measure import measure_latency
 
     g = load_genotype(genotype)
     config = pop_config(kwargs)
-    t = measure_latency(g, config, backend, threads, timer_settings(backend, rounds, round_ms))
+    t = measure_latency(g, config, *pop_timer_args(kwargs))
     emit(as_json, {**t, "config": config.to_dict()}, f"{t['backend']}: " + _timing_text(t))
 
 
@@ -229,7 +241,6 @@ def info(profile_path: str, as_json: bool) -> None:
 
     with ProfileStore(profile_path, create=False) as store:
         s = store.summary()
-    nf = s["noise_floor"]
     lat = s["latency_ms"]
     lines = [f"profile            {profile_path} (schema {s['schema_version']})",
              f"samples            {s['samples']} ({s['unique_architectures']} unique architectures), "
@@ -241,8 +252,7 @@ def info(profile_path: str, as_json: bool) -> None:
         lines.append(f"{k:<18} {lo}..{hi}")
     if lat:
         lines.append(f"latency ms         min {lat['min']:.3f}  median {lat['median']:.3f}  max {lat['max']:.3f}")
-    lines.append("noise floor        " + (f"median {nf['median']:.2%}, p90 {nf['p90']:.2%} over {nf['n']} re-timed"
-                                          if nf["n"] else "n/a (no repeats)"))
+    lines.append("noise floor        " + noise_text(s["noise_floor"], "n/a (no repeats)"))
     emit(as_json, s, "\n".join(lines))
 
 
@@ -327,10 +337,9 @@ def validate(predictor_path, profiles, held_out, max_mape, plot, as_json) -> Non
     predictor = LatencyPredictor.load(_root_path(predictor_path))
     records = _records(profiles, predictor.backend)
     report = validate_predictor(predictor, records, profiles, held_out=held_out, plot=plot)
-    nf = report["noise_floor"]
     lines = [f"{report['n']} samples ({'held out' if held_out else 'all'}), backend {predictor.backend}",
              _metric_line("GNN", report["gnn"]), _metric_line("baseline", report["baseline"]),
-             "noise floor " + (f"median {nf['median']:.2%}, p90 {nf['p90']:.2%} (n={nf['n']})" if nf["n"] else "n/a")]
+             "noise floor " + noise_text(report["noise_floor"])]
     if plot:
         lines.append(f"plot -> {plot}")
     emit(as_json, report, "\n".join(lines))
