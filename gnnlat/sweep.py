@@ -39,7 +39,7 @@ def run_one(lam: float, seed: int, search: SearchConfig, train: TrainConfig, lat
     row = {"lam": lam, "seed": seed, "genotype": result.genotype.to_dict(), "predicted_ms": result.predicted_ms,
            "measured_ms": measure(result.genotype), "search_val_acc": result.val_acc,
            "test_acc": trained["test_acc"], "params_m": trained["params_m"], "lat_ref_ms": result.lat_ref,
-           "lat_ref": cfg.lat_ref, "settings": settings}
+           "settings": settings}
     done.write_text(json.dumps(row))
     return row
 
