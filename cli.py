@@ -151,6 +151,11 @@ def noise_text(nf: dict, missing: str = "n/a") -> str:
     return f"median {nf['median']:.2%}, p90 {nf['p90']:.2%} (n={nf['n']})" if nf["n"] else missing
 
 
+anchor_option = click.option(
+    "--anchor/--no-anchor", default=True, show_default=True,
+    help="time DARTS V2 in every batch so drift can be divided out of the labels")
+
+
 def _timing_text(t: dict) -> str:
     return (f"latency {t['latency_ms']:.3f} ms (min of {t['rounds']} interleaved rounds)  "
             f"median {t['median_ms']:.3f}  p90 {t['p90_ms']:.3f}  cv {t['cv']:.3f}"
@@ -165,17 +170,18 @@ def _timing_text(t: dict) -> str:
 @click.option("--vary-config", is_flag=True, help="sample C, layers, resolution and batch too")
 @click.option("--repeat-frac", type=float, default=0.05, show_default=True,
               help="share of architectures re-timed later in the run (noise floor)")
+@anchor_option
 @timer_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, as_json: bool,
-            **kwargs: Any) -> None:
+def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, anchor: bool,
+            as_json: bool, **kwargs: Any) -> None:
     """Time randomly sampled architectures into a profile store; re-running resumes."""
     from harness.profile import ProfileConfig, ProfileStats, run_profile
     from harness.timers import make_timer
 
     cfg = ProfileConfig(n=n, out=out, seed=seed, config=pop_config(kwargs), vary_config=vary_config,
-                        repeat_frac=repeat_frac)
+                        repeat_frac=repeat_frac, anchor=anchor)
     timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
     with progress_bar(f"profile {timer.backend}", n) as progress:
@@ -195,17 +201,18 @@ def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, 
 @click.option("--part", type=click.Choice(["all", "fixed", "vary"]), default="all", show_default=True,
               help="fixed: architectures at the config given below; vary: all others")
 @config_options
+@anchor_option
 @timer_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def retime(path: str, times: int, part: str, as_json: bool, **kwargs: Any) -> None:
+def retime(path: str, times: int, part: str, anchor: bool, as_json: bool, **kwargs: Any) -> None:
     """Time a profile's architectures again on this device (stored as repeats; latency = min over
     all timings). Re-running resumes; nothing is re-timed twice."""
     from harness.profile import ProfileStats
     from harness.retime import RetimeConfig, run_retime
     from harness.timers import make_timer
 
-    cfg = RetimeConfig(path=path, times=times, part=part, config=pop_config(kwargs))
+    cfg = RetimeConfig(path=path, times=times, part=part, config=pop_config(kwargs), anchor=anchor)
     timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
     with progress_bar(f"retime {timer.backend}") as progress:
@@ -237,6 +244,7 @@ def measure(genotype: str, as_json: bool, **kwargs: Any) -> None:
 @handle_errors
 def info(profile_path: str, as_json: bool) -> None:
     """Samples, architectures, devices, config ranges, latency range and noise floor of a profile."""
+    from gnnlat.profiles import noise_floor
     from harness.store import ProfileStore
 
     with ProfileStore(profile_path, create=False) as store:
@@ -253,6 +261,9 @@ def info(profile_path: str, as_json: bool) -> None:
     if lat:
         lines.append(f"latency ms         min {lat['min']:.3f}  median {lat['median']:.3f}  max {lat['max']:.3f}")
     lines.append("noise floor        " + noise_text(s["noise_floor"], "n/a (no repeats)"))
+    s["anchored_noise_floor"] = noise_floor(profile_path, labels="anchored")
+    if s["anchored_noise_floor"]["n"]:
+        lines.append("anchored noise     " + noise_text(s["anchored_noise_floor"]) + ", drift divided out")
     emit(as_json, s, "\n".join(lines))
 
 
@@ -272,16 +283,23 @@ def _root_path(path: str) -> str:
     return str(p)
 
 
-def _records(profiles: tuple[str, ...], backend: str | None):
+def _records(profiles: tuple[str, ...], backend: str | None, labels: str = "auto"):
     from gnnlat.profiles import load_records
 
     records = []
     for path in profiles:
-        records += load_records(path, backend=backend)
+        records += load_records(path, backend=backend, labels=labels)
     backends = {r.backend for r in records}
     if len(backends) > 1:
         raise click.ClickException(f"profiles mix backends {sorted(backends)}: pick one with --backend")
     return records
+
+
+LABEL_CHOICE = click.Choice(["auto", "min", "anchored"])
+labels_option = click.option(
+    "--labels", type=LABEL_CHOICE, default="auto", show_default=True,
+    help="latency labels: min over timings, or anchor-drift-corrected median; auto = anchored when "
+         "every architecture has an anchored timing")
 
 
 def _metric_line(name: str, m: dict) -> str:
@@ -300,13 +318,14 @@ def _metric_line(name: str, m: dict) -> str:
 @click.option("--max-train", type=int, default=1000, show_default=True, help="cap on training architectures")
 @click.option("--split", type=click.Choice(["architecture", "config"]), default="architecture", show_default=True,
               help="hold out architectures, or whole network configs")
+@labels_option
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_train, split, as_json) -> None:
+def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_train, split, labels, as_json) -> None:
     """Train the GNN latency predictor (and the op-count baseline) on profile stores."""
     from gnnlat.predictor import PredictorConfig, train_predictor
 
-    records = _records(profiles, backend)
+    records = _records(profiles, backend, labels)
     changes = {"epochs": epochs} if epochs is not None else {}
     cfg = PredictorConfig(seed=seed, val_frac=val_frac, max_train=max_train, split=split, **changes)
     predictor, metrics = train_predictor(records, cfg, progress=not as_json)
@@ -327,17 +346,20 @@ def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_trai
               help="score only the samples the predictor did not train on (its own split)")
 @click.option("--max-mape", type=float, default=0.10, show_default=True, help="exit 1 above this MAPE")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="predicted-vs-measured PNG")
+@click.option("--labels", type=LABEL_CHOICE, default=None,
+              help="latency labels to score against [the ones the predictor trained on]")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def validate(predictor_path, profiles, held_out, max_mape, plot, as_json) -> None:
+def validate(predictor_path, profiles, held_out, max_mape, plot, labels, as_json) -> None:
     """Score the GNN and the op-count baseline on the same samples, against the noise floor."""
     from gnnlat.predictor import LatencyPredictor
     from gnnlat.validation import validate_predictor
 
     predictor = LatencyPredictor.load(_root_path(predictor_path))
-    records = _records(profiles, predictor.backend)
+    records = _records(profiles, predictor.backend, labels or predictor.labels)
     report = validate_predictor(predictor, records, profiles, held_out=held_out, plot=plot)
-    lines = [f"{report['n']} samples ({'held out' if held_out else 'all'}), backend {predictor.backend}",
+    lines = [f"{report['n']} samples ({'held out' if held_out else 'all'}), backend {predictor.backend}, "
+             f"{records[0].label} labels",
              _metric_line("GNN", report["gnn"]), _metric_line("baseline", report["baseline"]),
              "noise floor " + noise_text(report["noise_floor"])]
     if plot:
@@ -375,14 +397,15 @@ def predict(predictor_path, genotype, as_json, **kwargs) -> None:
 @click.option("--vary-only", is_flag=True, help="only samples away from the search config")
 @click.option("--epochs", type=int, default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
+@labels_option
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def learning_curve_cmd(profiles, sizes, split, fixed_only, vary_only, epochs, seed, as_json) -> None:
+def learning_curve_cmd(profiles, sizes, split, fixed_only, vary_only, epochs, seed, labels, as_json) -> None:
     """MAPE vs training-set size for the GNN and the op-count baseline, on one held-out set."""
     from gnnlat.predictor import PredictorConfig, learning_curve
     from gnnlat.profiles import split_fixed_vary
 
-    records = _records(profiles, None)
+    records = _records(profiles, None, labels)
     fixed, vary = split_fixed_vary(records)
     records = fixed if fixed_only else vary if vary_only else records
     parsed = [10 ** 9 if s.strip() == "all" else int(s) for s in sizes.split(",")]

@@ -225,6 +225,11 @@ class LatencyPredictor(nn.Module):
         return self.meta.get("backend")
 
     @property
+    def labels(self) -> str:
+        """The latency labels it trained on (``gnnlat.profiles.load_records``); older files: min."""
+        return str(self.meta.get("labels", "min"))
+
+    @property
     def baseline(self) -> OpCountBaseline | None:
         data = self.meta.get("baseline")
         return OpCountBaseline.from_dict(data) if data else None
@@ -323,6 +328,9 @@ def _check_records(records: Sequence[Record]) -> None:
     backends = sorted({r.backend for r in records})
     if len(backends) > 1:
         raise PredictorError(f"records mix backends ({', '.join(backends)}); train one predictor per backend")
+    labels = sorted({r.label for r in records})
+    if len(labels) > 1:
+        raise PredictorError(f"records mix latency labels ({', '.join(labels)}); choose one with --labels")
     bad = [r.latency_ms for r in records if not (math.isfinite(r.latency_ms) and r.latency_ms > 0)]
     if bad:
         raise PredictorError(f"{len(bad)} record(s) have a latency that is not a positive number")
@@ -431,6 +439,7 @@ def train_predictor(records: Sequence[Record], cfg: PredictorConfig = PredictorC
         metrics["val"] = _evaluate(predictor, baseline, val)
     predictor.meta = {
         "backend": records[0].backend,
+        "labels": records[0].label,
         "fingerprints": {r.fingerprint_id: r.fingerprint for r in records},
         "train_config": asdict(cfg),
         "metrics": metrics,

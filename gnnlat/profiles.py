@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from gnnlat.genotype import Genotype, GenotypeError
 from gnnlat.network import NetworkConfig, SEARCH_CONFIG
 
@@ -30,6 +32,7 @@ class Record:
     backend: str = "unknown"
     fingerprint_id: str = "unknown"
     fingerprint: dict = field(default_factory=dict, compare=False, hash=False)
+    label: str = "min"  # how latency_ms was made from the timings: min | anchored (load_records)
 
     @property
     def arch_key(self) -> str:
@@ -46,15 +49,82 @@ class Record:
         return json.dumps(self.config.to_dict(), sort_keys=True)
 
 
-def load_records(path: str | Path, backend: str | None = None, fingerprint_id: str | None = None,
-                 include_noisy: bool = True, use_repeats: bool = True) -> list[Record]:
-    """One record per primary sample of a profile store.
+LABELS = ("auto", "min", "anchored")
 
-    An architecture's latency is the minimum over all its timings on that device and backend, the
-    primary and any repeats (``harness.retime``): the same statistic the harness takes over
-    interleaved rounds, with more rounds. ``use_repeats=False`` keeps the primary's alone.
-    Raises ProfileError for a missing/unreadable profile or one without matching samples.
+
+def load_records(path: str | Path, backend: str | None = None, fingerprint_id: str | None = None,
+                 include_noisy: bool = True, use_repeats: bool = True, labels: str = "auto") -> list[Record]:
+    """One record per primary sample of a profile store; its latency label comes from all timings of
+    that architecture on that device and backend, the primary and any repeats (``harness.retime``).
+
+    ``labels``:
+      * ``min``: the minimum over the timings, the harness's own statistic with more rounds;
+      * ``anchored``: each timing divided by the drift its batch's anchor saw (see
+        :func:`anchored_timings`), then the median; every architecture needs an anchored timing;
+      * ``auto`` (default): ``anchored`` when every architecture has an anchored timing, else ``min``.
+
+    ``use_repeats=False`` keeps the primary's timing alone. Raises ProfileError for a
+    missing/unreadable profile, one without matching samples, or bad anchor data.
     """
+    if labels not in LABELS:
+        raise ProfileError(f"labels must be one of {', '.join(LABELS)}, got {labels!r}")
+    samples, repeats = _read_samples(path, backend, fingerprint_id, use_repeats)
+    samples = [s for s in samples if include_noisy or not s.noisy]
+    timings: dict[tuple, list] = {}
+    for s in samples + repeats:
+        timings.setdefault(_timing_key(s), []).append(s)
+    anchored = anchored_timings(samples + repeats, path)
+    if labels == "auto":
+        labels = "anchored" if samples and all(_timing_key(s) in anchored for s in samples) else "min"
+    records = []
+    for s in samples:
+        key = _timing_key(s)
+        if labels == "min":
+            latency = min(float(t.latency_ms) for t in timings[key])
+        elif key in anchored:
+            latency = float(np.median(anchored[key]))
+        else:
+            raise ProfileError(f"{path}: sample {s.id} has no anchored timing; re-time the profile "
+                               "with `retime --anchor` or use min labels")
+        records.append(Record(_genotype(s, path), _config(s, path), latency, s.backend, s.fingerprint_id,
+                              dict(s.fingerprint), labels))
+    if not records:
+        filters = ", ".join(f"{k}={v}" for k, v in (("backend", backend), ("fingerprint", fingerprint_id))
+                            if v is not None)
+        raise ProfileError(f"{path} has no primary samples" + (f" for {filters}" if filters else ""))
+    return records
+
+
+def anchored_timings(samples: Sequence, path: str | Path = "profile") -> dict[tuple, list[float]]:
+    """Drift-corrected timings per (arch key, backend, fingerprint) of the samples timed with an anchor.
+
+    A sample timed next to the anchor (``harness.profile.anchor_job``) keeps the anchor's latency
+    in that batch. Drift slows a batch's networks alike, so ``latency * ref / anchor_ms`` removes
+    it, where ``ref`` is the median anchor latency over all batches of that device and backend:
+    the labels then read as latencies in the machine's typical state.
+    """
+    anchor: dict[tuple, dict[str, float]] = {}  # (backend, fingerprint, anchor key) -> batch -> ms
+    for s in samples:
+        if "anchor_ms" in s.extra:
+            ms = s.extra["anchor_ms"]
+            if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms <= 0:
+                raise ProfileError(f"{path}: sample {s.id} has an invalid anchor latency {ms!r}")
+            group = (s.backend, s.fingerprint_id, str(s.extra.get("anchor_key")))
+            anchor.setdefault(group, {})[str(s.extra.get("batch", s.id))] = float(ms)
+    ref = {group: float(np.median(list(batches.values()))) for group, batches in anchor.items()}
+    out: dict[tuple, list[float]] = {}
+    for s in samples:
+        if "anchor_ms" in s.extra:
+            group = (s.backend, s.fingerprint_id, str(s.extra.get("anchor_key")))
+            out.setdefault(_timing_key(s), []).append(float(s.latency_ms) * ref[group] / s.extra["anchor_ms"])
+    return out
+
+
+def _timing_key(s) -> tuple:
+    return s.arch_key, s.backend, s.fingerprint_id
+
+
+def _read_samples(path, backend, fingerprint_id, use_repeats) -> tuple[list, list]:
     # Imported here so the predictor stays usable (loading, predicting) without the harness.
     from harness.store import ProfileStore, ProfileStoreError
 
@@ -65,38 +135,43 @@ def load_records(path: str | Path, backend: str | None = None, fingerprint_id: s
                        if use_repeats else [])
     except ProfileStoreError as exc:
         raise ProfileError(str(exc)) from None
-    fastest: dict[tuple, float] = {}
-    for r in repeats:
-        key = (r.arch_key, r.backend, r.fingerprint_id)
-        fastest[key] = min(fastest.get(key, math.inf), float(r.latency_ms))
-    records = []
-    for s in samples:
-        if s.noisy and not include_noisy:
-            continue
-        latency = min(float(s.latency_ms), fastest.get((s.arch_key, s.backend, s.fingerprint_id), math.inf))
-        try:
-            genotype = Genotype.from_json(s.genotype_json)
-            config = NetworkConfig.from_dict(s.config)
-        except (GenotypeError, ValueError, TypeError) as exc:
-            raise ProfileError(f"{path}: sample {s.id} is not a valid architecture: {exc}") from None
-        records.append(Record(genotype, config, latency, s.backend, s.fingerprint_id,
-                              dict(s.fingerprint)))
-    if not records:
-        filters = ", ".join(f"{k}={v}" for k, v in (("backend", backend), ("fingerprint", fingerprint_id))
-                            if v is not None)
-        raise ProfileError(f"{path} has no primary samples" + (f" for {filters}" if filters else ""))
-    return records
+    return samples, repeats
 
 
-def noise_floor(path: str | Path, backend: str | None = None, fingerprint_id: str | None = None) -> dict:
-    """Repeat-vs-primary relative latency difference of a profile: ``{"n", "median", "p90"}``."""
+def _genotype(s, path) -> Genotype:
+    try:
+        return Genotype.from_json(s.genotype_json)
+    except (GenotypeError, ValueError, TypeError) as exc:
+        raise ProfileError(f"{path}: sample {s.id} is not a valid architecture: {exc}") from None
+
+
+def _config(s, path) -> NetworkConfig:
+    try:
+        return NetworkConfig.from_dict(s.config)
+    except (ValueError, TypeError) as exc:
+        raise ProfileError(f"{path}: sample {s.id} is not a valid architecture: {exc}") from None
+
+
+def noise_floor(path: str | Path, backend: str | None = None, fingerprint_id: str | None = None,
+                labels: str = "min") -> dict:
+    """Relative difference between two timings of one architecture: ``{"n", "median", "p90"}``.
+
+    ``min``: raw repeat vs primary (``ProfileStore.noise_floor``). ``anchored``: every later
+    drift-corrected timing vs the first one of the same architecture.
+    """
     from harness.store import ProfileStore, ProfileStoreError
 
-    try:
-        with ProfileStore(path, create=False) as store:
-            return store.noise_floor(backend=backend, fingerprint_id=fingerprint_id)
-    except ProfileStoreError as exc:
-        raise ProfileError(str(exc)) from None
+    if labels != "anchored":
+        try:
+            with ProfileStore(path, create=False) as store:
+                return store.noise_floor(backend=backend, fingerprint_id=fingerprint_id)
+        except ProfileStoreError as exc:
+            raise ProfileError(str(exc)) from None
+    samples, repeats = _read_samples(path, backend, fingerprint_id, use_repeats=True)
+    diffs = [abs(t / ts[0] - 1.0) for ts in anchored_timings(samples + repeats, path).values() for t in ts[1:]]
+    if not diffs:
+        return {"n": 0, "median": None, "p90": None}
+    return {"n": len(diffs), "median": float(np.median(diffs)), "p90": float(np.percentile(diffs, 90))}
 
 
 def split_fixed_vary(records: Sequence[Record], config: NetworkConfig = SEARCH_CONFIG

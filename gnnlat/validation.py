@@ -29,8 +29,9 @@ def validate_predictor(predictor: LatencyPredictor, records: Sequence[Record], p
     genotypes, configs = [r.genotype for r in records], [r.config for r in records]
     true = np.array([r.latency_ms for r in records])
     gnn, base = predictor.predict(genotypes, configs), baseline.predict(genotypes, configs)
-    floors = [noise_floor(p, backend=predictor.backend) for p in profiles]
-    report = {"n": len(records), "backend": predictor.backend, "gnn": regression_metrics(gnn, true),
+    labels = records[0].label
+    floors = [noise_floor(p, backend=predictor.backend, labels=labels) for p in profiles]
+    report = {"n": len(records), "backend": predictor.backend, "labels": labels, "gnn": regression_metrics(gnn, true),
               "baseline": regression_metrics(base, true), "noise_floor": max(floors, key=lambda f: f["n"])}
     if plot:
         plot_predictions(true, gnn, base, plot)

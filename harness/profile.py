@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from gnnlat.genotype import Genotype, random_genotype
 from gnnlat.network import Network, NetworkConfig
+from gnnlat.published import DARTS_V2
 from harness.store import ProfileStore, Sample, arch_key, fingerprint_id
 from harness.timers import Timer, Timing
 
@@ -35,6 +37,7 @@ class ProfileConfig:
     repeat_frac: float = 0.05
     batch_archs: int = 4  # networks timed together in interleaved rounds
     repeat_delay: int = 50  # a repeat re-times a sample at least this many primaries later
+    anchor: bool = True  # time the anchor network in every batch (see ``anchor_job``)
 
     def __post_init__(self) -> None:
         if self.n < 1:
@@ -87,10 +90,21 @@ class ProfileStats:
         return 3600.0 * self.timed / self.wall_s if self.wall_s > 0 else 0.0
 
 
-def to_sample(genotype_json: str, config: dict, timing: Timing, timer: Timer, fp: dict, kind: str) -> Sample:
+def anchor_job(config: NetworkConfig) -> tuple[str, dict]:
+    """The anchor: DARTS V2 at ``config``, timed alongside every batch when anchoring is on.
+
+    On a shared machine most of the eager-cpu noise is drift that slows all networks of a batch
+    alike. The anchor's timing in each batch measures that drift, so each sample's ``extra`` keeps
+    it (``anchor_ms``) and ``gnnlat.profiles.load_records`` can divide it out.
+    """
+    return DARTS_V2.to_json(), config.to_dict()
+
+
+def to_sample(genotype_json: str, config: dict, timing: Timing, timer: Timer, fp: dict, kind: str,
+              extra: dict | None = None) -> Sample:
     stats = {k: v for k, v in timing.to_dict().items() if k != "round_minima"}
     return Sample(genotype_json=genotype_json, config=config, backend=timer.backend, **stats,
-                  fingerprint=fp, kind=kind, extra={"round_minima": timing.round_minima})
+                  fingerprint=fp, kind=kind, extra={"round_minima": timing.round_minima, **(extra or {})})
 
 
 def timed_window_s(timings: list[Timing]) -> float:
@@ -100,16 +114,25 @@ def timed_window_s(timings: list[Timing]) -> float:
 
 
 def time_into_store(store: ProfileStore, timer: Timer, fp: dict, jobs: list[tuple[str, dict, str]],
-                    stats: ProfileStats) -> None:
+                    stats: ProfileStats, anchor: tuple[str, dict] | None = None) -> None:
     """Time ``(genotype_json, config, kind)`` jobs together in interleaved rounds and store them as
-    one transaction (a kill loses at most this batch); adds the batch to ``stats``."""
+    one transaction (a kill loses at most this batch); adds the batch to ``stats``.
+
+    With an ``anchor`` (genotype_json, config) it is timed in the same rounds; every stored sample
+    then records the anchor's latency, its key and a batch id in ``extra``.
+    """
     t0 = time.perf_counter()
-    nets = [Network(Genotype.from_json(g), NetworkConfig.from_dict(c)) for g, c, _ in jobs]
+    specs = [(g, c) for g, c, _ in jobs] + ([anchor] if anchor else [])
+    nets = [Network(Genotype.from_json(g), NetworkConfig.from_dict(c)) for g, c in specs]
     timings = timer.time_many(nets)
-    store.add([to_sample(g, c, t, timer, fp, kind) for (g, c, kind), t in zip(jobs, timings)])
-    stats.timed += len(nets)
+    extra = {}
+    if anchor:
+        extra = {"anchor_ms": timings[-1].latency_ms, "anchor_key": arch_key(*anchor),
+                 "batch": uuid.uuid4().hex[:12]}
+    store.add([to_sample(g, c, t, timer, fp, kind, extra) for (g, c, kind), t in zip(jobs, timings)])
+    stats.timed += len(jobs)
     stats.wall_s += time.perf_counter() - t0
-    stats.timed_s += timed_window_s(timings)
+    stats.timed_s += timed_window_s(timings[:len(jobs)])
 
 
 def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int], None] | None = None,
@@ -128,7 +151,8 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
             batch = _next_batch(stream, done, cfg.batch_archs, cfg.n - len(done))
             repeats = _pick_repeats(store, timer.backend, fp_id, cfg, rng)
             time_into_store(store, timer, fp, [(g.to_json(), c.to_dict(), "primary") for g, c in batch]
-                            + [(s.genotype_json, s.config, "repeat") for s in repeats], stats)
+                            + [(s.genotype_json, s.config, "repeat") for s in repeats], stats,
+                            anchor_job(cfg.config) if cfg.anchor else None)
             # The store also holds what another process may have added to the same file.
             done |= store.primary_keys(timer.backend, fp_id)
             if progress:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from gnnlat.network import NetworkConfig
-from harness.profile import ProfileStats, time_into_store
+from harness.profile import ProfileStats, anchor_job, time_into_store
 from harness.store import ProfileStore, Sample, fingerprint_id
 from harness.timers import Timer
 
@@ -33,6 +33,7 @@ class RetimeConfig:
     part: str = "all"  # all | fixed (at ``config``) | vary (any other config)
     config: NetworkConfig = field(default_factory=NetworkConfig)
     batch_archs: int = 4  # networks timed together in interleaved rounds
+    anchor: bool = True  # time the anchor network (DARTS V2 at ``config``) in every batch
 
     def __post_init__(self) -> None:
         if self.times < 1:
@@ -75,7 +76,8 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
             progress(0, len(todo))
         for start in range(0, len(todo), cfg.batch_archs):
             batch = todo[start:start + cfg.batch_archs]
-            time_into_store(store, timer, fp, [(s.genotype_json, s.config, "repeat") for s in batch], stats)
+            time_into_store(store, timer, fp, [(s.genotype_json, s.config, "repeat") for s in batch], stats,
+                            anchor_job(cfg.config) if cfg.anchor else None)
             if progress:
                 progress(start + len(batch), len(todo))
         summary = store.summary()

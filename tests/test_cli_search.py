@@ -33,6 +33,10 @@ def test_train_predictor_validate_predict(local, tmp_path, root):
         assert set(report[part]) >= {"mape", "within_5", "within_10", "rmse_ms", "max_error", "kendall_tau",
                                      "spearman_rho"}
     assert 0 < report["n"] < 24 and "noise_floor" in report
+    assert report["labels"] == "anchored"  # the profile anchors every batch; validate follows the predictor
+    assert report["noise_floor"]["n"] == 0  # no architecture was timed twice
+    as_min = invoke_json("validate", "--predictor", model, "--profile", db, "--max-mape", "100", "--labels", "min")
+    assert as_min["labels"] == "min" and as_min["n"] == report["n"]
     assert (tmp_path / "v.png").stat().st_size > 1000
     strict = invoke("validate", "--predictor", model, "--profile", db, "--max-mape", "0.0000001")
     assert strict.exit_code == 1
@@ -51,6 +55,10 @@ def test_predictor_bad_input(local, tmp_path):
     empty = tmp_path / "empty.db"
     ProfileStore(empty).close()
     assert_clean_failure(invoke("train-predictor", "--profile", empty, "--out", tmp_path / "x.pt"), "no primary")
+    plain = tmp_path / "plain.db"
+    invoke_json("profile", "--n", "2", "--out", plain, "--backend", "cpu", "--no-anchor", *TINY, *FAST)
+    assert_clean_failure(invoke("train-predictor", "--profile", plain, "--out", tmp_path / "x.pt",
+                                "--labels", "anchored"), "no anchored timing")
 
 
 def test_search_json_end_to_end_and_resume(local, tmp_path):

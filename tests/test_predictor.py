@@ -107,7 +107,7 @@ def test_checkpoint_round_trip(trained_synthetic, tmp_path):
     loaded = LatencyPredictor.load(path, expect_fingerprint="fp-test")
     genotypes = sample_genotypes(2, 8)
     np.testing.assert_allclose(loaded.predict(genotypes, SMALL), predictor.predict(genotypes, SMALL), rtol=1e-6)
-    assert loaded.backend == "onnxruntime"
+    assert loaded.backend == "onnxruntime" and loaded.labels == "min"
     assert loaded.fingerprints == {"fp-test": {"device": "test"}}
     assert loaded.meta["metrics"]["n_train"] == metrics["n_train"]
     assert PredictorConfig.from_dict(loaded.meta["train_config"]) == FAST
@@ -189,6 +189,11 @@ def test_training_rejects_bad_records():
     mixed = synthetic_records(4)
     mixed[0] = Record(mixed[0].genotype, mixed[0].config, 1.0, "cpu", "fp-test")
     with pytest.raises(PredictorError, match="backends"):
+        train_predictor(mixed, FAST)
+    mixed = synthetic_records(4)
+    r = mixed[0]
+    mixed[0] = Record(r.genotype, r.config, r.latency_ms, r.backend, r.fingerprint_id, label="anchored")
+    with pytest.raises(PredictorError, match="latency labels"):
         train_predictor(mixed, FAST)
     with pytest.raises(PredictorError, match="val_frac"):
         PredictorConfig(val_frac=1.0)

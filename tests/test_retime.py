@@ -1,10 +1,14 @@
+import math
+import statistics
+
 import pytest
 
 from gnnlat.network import NetworkConfig
-from gnnlat.profiles import load_records
+from gnnlat.profiles import ProfileError, load_records, noise_floor
+from gnnlat.published import DARTS_V2
 from harness.profile import ProfileConfig, run_profile
 from harness.retime import RetimeConfig, RetimeError, retime_targets, run_retime
-from harness.store import ProfileStore, fingerprint_id
+from harness.store import ProfileStore, arch_key, fingerprint_id
 from harness.timers import CpuTimer, TimerSettings
 
 TINY = NetworkConfig(C=4, layers=3, resolution=8)
@@ -62,8 +66,8 @@ def test_records_take_the_minimum_over_all_timings(profiled):
     for x in every:
         fastest[x.arch_key] = min(fastest.get(x.arch_key, float("inf")), x.latency_ms)
     primary = {x.arch_key: x.latency_ms for x in every if x.kind == "primary"}
-    records = {r.record_key: r.latency_ms for r in load_records(path)}
-    alone = {r.record_key: r.latency_ms for r in load_records(path, use_repeats=False)}
+    records = {r.record_key: r.latency_ms for r in load_records(path, labels="min")}
+    alone = {r.record_key: r.latency_ms for r in load_records(path, use_repeats=False, labels="min")}
     assert sorted(records.values()) == sorted(fastest.values())
     assert sorted(alone.values()) == sorted(primary.values())
     assert all(records[k] <= alone[k] for k in records)
@@ -78,3 +82,73 @@ def test_retime_errors(tmp_path, profiled):
     # Only the device that profiled the file can re-time it.
     with pytest.raises(RetimeError, match="no primaries"):
         run_retime(RetimeConfig(path=path), CpuTimer(threads=2, settings=FAST))
+
+
+def test_every_timing_carries_its_batch_anchor(profiled):
+    path, timer = profiled
+    run_retime(RetimeConfig(path=path, config=TINY, batch_archs=3), timer)
+    with ProfileStore(path, create=False) as s:
+        every = s.samples(kind=None)
+    assert len(every) == 12
+    batches = {}
+    for x in every:
+        # The anchor runs at the config the run was given: OTHER for the second profiling run.
+        at = OTHER if x.kind == "primary" and x.config["C"] == OTHER.C else TINY
+        assert x.extra["anchor_key"] == arch_key(DARTS_V2.to_json(), at.to_dict())
+        assert x.extra["anchor_ms"] > 0
+        batches.setdefault(x.extra["batch"], set()).add(x.extra["anchor_ms"])
+    # One anchor timing per batch: 2 + 1 profiling batches of 2, 2 re-timing batches of 3.
+    assert len(batches) == 5 and all(len(v) == 1 for v in batches.values())
+
+
+def test_anchored_labels_divide_out_each_batch_drift(profiled):
+    path, timer = profiled
+    run_retime(RetimeConfig(path=path, times=2, config=TINY), timer)
+    with ProfileStore(path, create=False) as s:
+        every = s.samples(kind=None)
+    anchors = {}  # anchor key -> batch -> anchor ms; each anchor has its own reference
+    for x in every:
+        anchors.setdefault(x.extra["anchor_key"], {})[x.extra["batch"]] = x.extra["anchor_ms"]
+    assert len(anchors) == 2
+    ref = {k: statistics.median(v.values()) for k, v in anchors.items()}
+    expected = {}
+    for x in every:
+        expected.setdefault(x.arch_key, []).append(x.latency_ms * ref[x.extra["anchor_key"]] / x.extra["anchor_ms"])
+    records = load_records(path)  # auto: every architecture has anchored timings
+    assert {r.label for r in records} == {"anchored"}
+    for r in records:
+        key = arch_key(r.genotype.to_json(), r.config.to_dict())
+        assert math.isclose(r.latency_ms, statistics.median(expected[key]), rel_tol=1e-12)
+    floor = noise_floor(path, labels="anchored")
+    assert floor["n"] == 12 and 0 <= floor["median"] <= floor["p90"]
+
+
+def test_auto_labels_fall_back_to_min_unless_every_architecture_is_anchored(tmp_path):
+    out = str(tmp_path / "p.db")
+    timer = CpuTimer(settings=FAST)
+    run_profile(ProfileConfig(n=2, out=out, config=TINY, repeat_frac=0.0, anchor=False), timer)
+    assert {r.label for r in load_records(out)} == {"min"}
+    with pytest.raises(ProfileError, match="no anchored timing"):
+        load_records(out, labels="anchored")
+    run_retime(RetimeConfig(path=out, config=TINY, anchor=False), timer)
+    with ProfileStore(out, create=False) as s:
+        assert not any("anchor_ms" in x.extra for x in s.samples(kind=None))
+    run_profile(ProfileConfig(n=3, out=out, config=TINY, repeat_frac=0.0), timer)  # one anchored
+    assert {r.label for r in load_records(out)} == {"min"}
+    run_retime(RetimeConfig(path=out, times=2, config=TINY), timer)  # now all have one
+    assert {r.label for r in load_records(out)} == {"anchored"}
+    with pytest.raises(ProfileError, match="labels must be one of"):
+        load_records(out, labels="mean")
+
+
+@pytest.mark.parametrize("bad", [-1.0, 0, "fast", True, None])
+def test_bad_anchor_data_is_a_clean_error(tmp_path, bad):
+    out = str(tmp_path / "p.db")
+    timer = CpuTimer(settings=FAST)
+    run_profile(ProfileConfig(n=2, out=out, config=TINY, repeat_frac=0.0), timer)
+    with ProfileStore(out) as s:
+        x = s.samples()[0]
+        x.kind, x.id, x.extra = "repeat", None, {**x.extra, "anchor_ms": bad}
+        s.add([x])
+    with pytest.raises(ProfileError, match="invalid anchor latency"):
+        load_records(out)
