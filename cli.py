@@ -151,6 +151,14 @@ def noise_text(nf: dict, missing: str = "n/a") -> str:
     return f"median {nf['median']:.2%}, p90 {nf['p90']:.2%} (n={nf['n']})" if nf["n"] else missing
 
 
+def anchored_noise_text(summary: dict, path: str) -> str:
+    """Adds the drift-corrected noise floor to ``summary``; a phrase for it when there is one."""
+    from gnnlat.profiles import noise_floor
+
+    nf = summary["anchored_noise_floor"] = noise_floor(path, labels="anchored")
+    return f"; anchored noise floor {noise_text(nf)}" if nf["n"] else ""
+
+
 anchor_option = click.option(
     "--anchor/--no-anchor", default=True, show_default=True,
     help="time DARTS V2 in every batch so drift can be divided out of the labels")
@@ -189,7 +197,7 @@ def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, 
     text = (f"{out}: {summary['samples']} samples ({summary['unique_architectures']} unique), "
             f"{summary['repeats']} repeats; throughput {summary['archs_per_hour']:.0f} arch/h this run, "
             f"overhead {summary['overhead_frac']:.0%} of wall time; noise floor "
-            + noise_text(summary["noise_floor"], "n/a (no repeats yet)"))
+            + noise_text(summary["noise_floor"], "n/a (no repeats yet)") + anchored_noise_text(summary, out))
     emit(as_json, summary, text)
 
 
@@ -218,7 +226,8 @@ def retime(path: str, times: int, part: str, anchor: bool, as_json: bool, **kwar
     with progress_bar(f"retime {timer.backend}") as progress:
         summary = run_retime(cfg, timer, progress, stats)
     text = (f"{path}: re-timed {summary['retimed']} of {summary['selected']} {part} architectures "
-            f"({summary['repeats']} repeats in the file); noise floor " + noise_text(summary["noise_floor"]))
+            f"({summary['repeats']} repeats in the file); noise floor " + noise_text(summary["noise_floor"])
+            + anchored_noise_text(summary, path))
     emit(as_json, summary, text)
 
 
@@ -244,7 +253,6 @@ def measure(genotype: str, as_json: bool, **kwargs: Any) -> None:
 @handle_errors
 def info(profile_path: str, as_json: bool) -> None:
     """Samples, architectures, devices, config ranges, latency range and noise floor of a profile."""
-    from gnnlat.profiles import noise_floor
     from harness.store import ProfileStore
 
     with ProfileStore(profile_path, create=False) as store:
@@ -261,9 +269,8 @@ def info(profile_path: str, as_json: bool) -> None:
     if lat:
         lines.append(f"latency ms         min {lat['min']:.3f}  median {lat['median']:.3f}  max {lat['max']:.3f}")
     lines.append("noise floor        " + noise_text(s["noise_floor"], "n/a (no repeats)"))
-    s["anchored_noise_floor"] = noise_floor(profile_path, labels="anchored")
-    if s["anchored_noise_floor"]["n"]:
-        lines.append("anchored noise     " + noise_text(s["anchored_noise_floor"]) + ", drift divided out")
+    if anchored_noise_text(s, profile_path):
+        lines.append("anchored noise     " + noise_text(s["anchored_noise_floor"]) + " (batch drift divided out)")
     emit(as_json, s, "\n".join(lines))
 
 

@@ -99,6 +99,7 @@ def test_retime_cli_resumes_and_fails_cleanly(tmp_path):
     invoke_json("profile", "--n", "4", "--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST)
     first = invoke_json("retime", "--profile", db, "--backend", "cpu", *TINY, *FAST)
     assert first["retimed"] == 4 and first["repeats"] == 4 and first["noise_floor"]["n"] == 4
+    assert first["anchored_noise_floor"]["n"] == 4
     assert invoke_json("retime", "--profile", db, "--backend", "cpu", *TINY, *FAST)["retimed"] == 0
     assert invoke_json("info", db)["anchored_noise_floor"]["n"] == 4  # both timings of each had an anchor
     assert_clean_failure(invoke("retime", "--profile", tmp_path / "missing.db", "--backend", "cpu"), "missing.db")
