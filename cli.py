@@ -337,9 +337,9 @@ def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_trai
     cfg = PredictorConfig(seed=seed, val_frac=val_frac, max_train=max_train, split=split, **changes)
     predictor, metrics = train_predictor(records, cfg, progress=not as_json)
     predictor.save(out)
-    payload = {"out": out, "records": len(records), **metrics}
+    payload = {"out": out, "records": len(records), "labels": records[0].label, **metrics}
     lines = [f"trained on {metrics['n_train']} architectures, held out {metrics['n_val']} "
-             f"({metrics['train_seconds']:.0f} s) -> {out}"]
+             f"({metrics['train_seconds']:.0f} s, {records[0].label} labels) -> {out}"]
     if "val" in metrics:
         lines += [_metric_line("GNN", metrics["val"]["gnn"]), _metric_line("baseline", metrics["val"]["baseline"])]
     emit(as_json, payload, "\n".join(lines))
@@ -419,13 +419,15 @@ def learning_curve_cmd(profiles, sizes, split, fixed_only, vary_only, epochs, se
     changes = {"epochs": epochs} if epochs is not None else {}
     cfg = PredictorConfig(seed=seed, split=split, max_train=None, **changes)
     rows = learning_curve(records, parsed, cfg, progress=not as_json)
-    lines = ["| train archs | GNN MAPE | GNN ±10% | GNN τ | baseline MAPE | baseline ±10% | baseline τ |",
+    lines = [f"{records[0].label} labels, {rows[0]['n_val'] if rows else 0} held out",
+             "| train archs | GNN MAPE | GNN ±10% | GNN τ | baseline MAPE | baseline ±10% | baseline τ |",
              "|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         g, b = r["gnn"], r["baseline"]
         lines.append(f"| {r['n_train']} | {g['mape']:.2%} | {g['within_10']:.1%} | {g['kendall_tau']:.3f} "
                      f"| {b['mape']:.2%} | {b['within_10']:.1%} | {b['kendall_tau']:.3f} |")
-    emit(as_json, {"rows": rows, "n_val": rows[0]["n_val"] if rows else 0}, "\n".join(lines))
+    emit(as_json, {"rows": rows, "n_val": rows[0]["n_val"] if rows else 0, "labels": records[0].label},
+         "\n".join(lines))
 
 
 # ---------------------------------------------------------------------------- search

@@ -44,6 +44,17 @@ def test_train_predictor_validate_predict(local, tmp_path, root):
     assert pred["predicted_ms"] > 0
 
 
+def test_learning_curve_cli(local):
+    db, _ = local
+    res = invoke_json("learning-curve", "--profile", db, "--sizes", "5,all", "--epochs", "5")
+    assert res["labels"] == "anchored" and res["n_val"] == 5
+    assert [r["n_train"] for r in res["rows"]] == [5, 19]
+    assert all(r["gnn"]["mape"] >= 0 and r["baseline"]["mape"] >= 0 for r in res["rows"])
+    assert invoke_json("learning-curve", "--profile", db, "--sizes", "5", "--epochs", "5",
+                       "--labels", "min")["labels"] == "min"
+    assert_clean_failure(invoke("learning-curve", "--profile", db, "--fixed-only"), "no training records")
+
+
 def test_predictor_bad_input(local, tmp_path):
     db, _ = local
     garbage = tmp_path / "g.pt"
