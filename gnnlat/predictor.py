@@ -455,7 +455,7 @@ def learning_curve(records: Sequence[Record], sizes: Sequence[int], cfg: Predict
 
     Each row: ``{"size", "n_train", "n_val", "gnn": metrics, "baseline": metrics, "train_seconds"}``;
     the training sets are nested prefixes of one shuffled pool. A size beyond the pool is clamped
-    (``n_train`` says how many were used).
+    (``n_train`` says how many were used); a size that clamps to a row already fitted is skipped.
     """
     _check_records(records)
     train_idx, val_idx = split_records(records, cfg.val_frac, cfg.seed, cfg.split)
@@ -467,6 +467,8 @@ def learning_curve(records: Sequence[Record], sizes: Sequence[int], cfg: Predict
         if size < 1:
             raise PredictorError(f"training sizes must be >= 1, got {size}")
         train = [records[i] for i in train_idx[:size]]
+        if any(r["n_train"] == len(train) for r in rows):
+            continue
         t0 = time.perf_counter()
         predictor = fit_predictor(train, cfg, progress)
         scores = _evaluate(predictor, _fit_baseline(train), val)

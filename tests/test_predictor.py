@@ -201,9 +201,9 @@ def test_training_rejects_bad_records():
 
 def test_learning_curve_rows():
     records = synthetic_records(50)
-    rows = learning_curve(records, [10, 1000], PredictorConfig(hidden=8, layers=0, epochs=2, min_steps=0))
+    rows = learning_curve(records, [10, 1000, 10 ** 9], PredictorConfig(hidden=8, layers=0, epochs=2, min_steps=0))
     assert [r["size"] for r in rows] == [10, 1000]
-    assert rows[0]["n_train"] == 10 and rows[1]["n_train"] == 40  # clamped to the training pool
+    assert rows[0]["n_train"] == 10 and rows[1]["n_train"] == 40  # clamped to the training pool, once
     assert rows[0]["n_val"] == rows[1]["n_val"] == 10
     assert all(0 <= r["gnn"]["mape"] and 0 <= r["baseline"]["mape"] for r in rows)
 
