@@ -214,8 +214,8 @@ def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, 
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def retime(path: str, times: int, part: str, anchor: bool, as_json: bool, **kwargs: Any) -> None:
-    """Time a profile's architectures again on this device (stored as repeats; latency = min over
-    all timings). Re-running resumes; nothing is re-timed twice."""
+    """Time a profile's architectures again on this device, stored as repeats that the latency
+    labels use (min or anchored). Re-running resumes; nothing is re-timed twice."""
     from harness.profile import ProfileStats
     from harness.retime import RetimeConfig, run_retime
     from harness.timers import make_timer

@@ -2,9 +2,10 @@
 
 A profile's latency is a minimum over interleaved rounds, so interference can only make it too
 slow. On a shared machine a burst that outlasts all rounds of one measurement still inflates it;
-timing the same architecture again later, in another burst pattern, and keeping the minimum over
-all timings (``gnnlat.profiles.load_records`` does) removes most of that. Each re-timing is stored
-as a *repeat* sample, so it also adds to the profile's noise-floor estimate.
+timing the same architecture again later, in another burst pattern, gives the labels of
+``gnnlat.profiles.load_records`` more to work with: the minimum over all timings, or, with the
+anchor timed in every batch (the default), the median of the drift-corrected timings. Each
+re-timing is stored as a *repeat* sample, so it also adds to the profile's noise-floor estimate.
 
 The work list is "primaries of this device and backend with fewer than ``times`` repeats", read
 from the store on every start: a killed run resumes where it stopped and never re-times twice.
