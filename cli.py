@@ -269,7 +269,8 @@ def info(profile_path: str, as_json: bool) -> None:
     if lat:
         lines.append(f"latency ms         min {lat['min']:.3f}  median {lat['median']:.3f}  max {lat['max']:.3f}")
     lines.append("noise floor        " + noise_text(s["noise_floor"], "n/a (no repeats)"))
-    if anchored_noise_text(s, profile_path):
+    anchored_noise_text(s, profile_path)
+    if s["anchored_noise_floor"]["n"]:
         lines.append("anchored noise     " + noise_text(s["anchored_noise_floor"]) + " (batch drift divided out)")
     emit(as_json, s, "\n".join(lines))
 

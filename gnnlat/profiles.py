@@ -70,24 +70,23 @@ def load_records(path: str | Path, backend: str | None = None, fingerprint_id: s
         raise ProfileError(f"labels must be one of {', '.join(LABELS)}, got {labels!r}")
     samples, repeats = _read_samples(path, backend, fingerprint_id, use_repeats)
     samples = [s for s in samples if include_noisy or not s.noisy]
-    timings: dict[tuple, list] = {}
-    for s in samples + repeats:
-        timings.setdefault(_timing_key(s), []).append(s)
+    keys = [_timing_key(s) for s in samples]  # hashing a fingerprint is most of the loading time
+    fastest: dict[tuple, float] = {}
+    for key, t in zip(keys + [_timing_key(r) for r in repeats], samples + repeats):
+        fastest[key] = min(fastest.get(key, math.inf), float(t.latency_ms))
     anchored = anchored_timings(samples + repeats, path)
     if labels == "auto":
-        labels = "anchored" if samples and all(_timing_key(s) in anchored for s in samples) else "min"
+        labels = "anchored" if samples and all(key in anchored for key in keys) else "min"
     records = []
-    for s in samples:
-        key = _timing_key(s)
+    for key, s in zip(keys, samples):
         if labels == "min":
-            latency = min(float(t.latency_ms) for t in timings[key])
+            latency = fastest[key]
         elif key in anchored:
             latency = float(np.median(anchored[key]))
         else:
             raise ProfileError(f"{path}: sample {s.id} has no anchored timing; re-time the profile "
                                "with `retime --anchor` or use min labels")
-        records.append(Record(_genotype(s, path), _config(s, path), latency, s.backend, s.fingerprint_id,
-                              dict(s.fingerprint), labels))
+        records.append(Record(*_architecture(s, path), latency, s.backend, key[2], dict(s.fingerprint), labels))
     if not records:
         filters = ", ".join(f"{k}={v}" for k, v in (("backend", backend), ("fingerprint", fingerprint_id))
                             if v is not None)
@@ -104,19 +103,21 @@ def anchored_timings(samples: Sequence, path: str | Path = "profile") -> dict[tu
     the labels then read as latencies in the machine's typical state.
     """
     anchor: dict[tuple, dict[str, float]] = {}  # (backend, fingerprint, anchor key) -> batch -> ms
+    timed: list[tuple[tuple, tuple, float, float]] = []  # (timing key, anchor group, latency, anchor ms)
     for s in samples:
-        if "anchor_ms" in s.extra:
-            ms = s.extra["anchor_ms"]
-            if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms <= 0:
-                raise ProfileError(f"{path}: sample {s.id} has an invalid anchor latency {ms!r}")
-            group = (s.backend, s.fingerprint_id, str(s.extra.get("anchor_key")))
-            anchor.setdefault(group, {})[str(s.extra.get("batch", s.id))] = float(ms)
+        if "anchor_ms" not in s.extra:
+            continue
+        ms = s.extra["anchor_ms"]
+        if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not math.isfinite(ms) or ms <= 0:
+            raise ProfileError(f"{path}: sample {s.id} has an invalid anchor latency {ms!r}")
+        key = _timing_key(s)
+        group = (key[1], key[2], str(s.extra.get("anchor_key")))
+        anchor.setdefault(group, {})[str(s.extra.get("batch", s.id))] = float(ms)
+        timed.append((key, group, float(s.latency_ms), float(ms)))
     ref = {group: float(np.median(list(batches.values()))) for group, batches in anchor.items()}
     out: dict[tuple, list[float]] = {}
-    for s in samples:
-        if "anchor_ms" in s.extra:
-            group = (s.backend, s.fingerprint_id, str(s.extra.get("anchor_key")))
-            out.setdefault(_timing_key(s), []).append(float(s.latency_ms) * ref[group] / s.extra["anchor_ms"])
+    for key, group, latency, ms in timed:
+        out.setdefault(key, []).append(latency * ref[group] / ms)
     return out
 
 
@@ -138,17 +139,10 @@ def _read_samples(path, backend, fingerprint_id, use_repeats) -> tuple[list, lis
     return samples, repeats
 
 
-def _genotype(s, path) -> Genotype:
+def _architecture(s, path) -> tuple[Genotype, NetworkConfig]:
     try:
-        return Genotype.from_json(s.genotype_json)
+        return Genotype.from_json(s.genotype_json), NetworkConfig.from_dict(s.config)
     except (GenotypeError, ValueError, TypeError) as exc:
-        raise ProfileError(f"{path}: sample {s.id} is not a valid architecture: {exc}") from None
-
-
-def _config(s, path) -> NetworkConfig:
-    try:
-        return NetworkConfig.from_dict(s.config)
-    except (ValueError, TypeError) as exc:
         raise ProfileError(f"{path}: sample {s.id} is not a valid architecture: {exc}") from None
 
 
