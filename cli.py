@@ -3,22 +3,34 @@ from __future__ import annotations
 
 import functools
 import json
-import sqlite3
 import sys
-from collections import Counter
 from contextlib import contextmanager
+from dataclasses import fields, replace
 from typing import Any, Callable
 
 import click
 
-from gnnlat.genotype import GenotypeError, load_genotype
-from gnnlat.network import NetworkConfig, SEARCH_CONFIG
-from harness.store import CONFIG_KEYS, ProfileStoreError
+from gnnlat.errors import GnnlatError
+from gnnlat.fit import PredictorConfig
+from gnnlat.genotype import load_genotype
+from gnnlat.network import EVAL_CONFIG, SEARCH_CONFIG, NetworkConfig
+from gnnlat.record import LABELS
+from gnnlat.split import SPLITS
+from gnnlat.search_config import SearchConfig
+from gnnlat.steps import DEVICES
+from gnnlat.train import TrainConfig
+from harness.store import CONFIG_KEYS
+from harness.timers import TimerSettings, TritonTimer
 
-# Errors the library raises for bad input; the CLI turns them into a message and exit status 1.
-USER_ERRORS: tuple[type[BaseException], ...] = (GenotypeError, ProfileStoreError, ValueError, FileNotFoundError,
-                                                 PermissionError, IsADirectoryError, sqlite3.Error,
-                                                 RuntimeError, OSError)
+# Errors that mean bad input or an unusable file: one line and exit status 1. Anything else is a
+# bug and keeps its traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (GnnlatError, FileNotFoundError, PermissionError, IsADirectoryError,
+                                                 NotADirectoryError)
+
+
+def default(cls: type, name: str) -> str:
+    """A dataclass field's default, for help texts that cannot drift from the code."""
+    return str(next(f.default for f in fields(cls) if f.name == name))
 
 
 def handle_errors(fn: Callable) -> Callable:
@@ -37,9 +49,8 @@ def handle_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def config_options(fn: Callable) -> Callable:
-    """--C --layers --in-channels --resolution --batch --classes (defaults: DARTS search config)."""
-    d = SEARCH_CONFIG
+def config_options(fn: Callable, d: NetworkConfig = SEARCH_CONFIG) -> Callable:
+    """--C --layers --in-channels --resolution --batch --classes (defaults shown: ``d``)."""
     opts = [
         click.option("--C", "C", type=int, default=None, show_default=f"{d.C}", help="initial channels"),
         click.option("--layers", type=int, default=None, show_default=f"{d.layers}", help="cells"),
@@ -51,6 +62,10 @@ def config_options(fn: Callable) -> Callable:
     for opt in reversed(opts):
         fn = opt(fn)
     return fn
+
+
+def eval_config_options(fn: Callable) -> Callable:
+    return config_options(fn, EVAL_CONFIG)
 
 
 def make_config(base: NetworkConfig = SEARCH_CONFIG, **given: Any) -> NetworkConfig:
@@ -74,23 +89,18 @@ def main() -> None:
 # ---------------------------------------------------------------------------- describe
 @main.command()
 @click.argument("genotype")
-@config_options
+@eval_config_options
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @handle_errors
 def describe(genotype: str, as_json: bool, **kwargs: Any) -> None:
     """Parameters, MACs and op counts of the discrete network for GENOTYPE (JSON file, DARTS text
-    file, or the text itself). Defaults: the DARTS CIFAR-10 evaluation network (C=36, 20 layers)."""
-    from gnnlat.network import EVAL_CONFIG, Network, count_macs, count_parameters
+    file, or the text itself). Defaults: the DARTS CIFAR-10 evaluation network."""
+    from gnnlat.network import describe_network
 
     g = load_genotype(genotype)
     config = pop_config(kwargs, EVAL_CONFIG)
-    net = Network(g, config)
-    params = count_parameters(net)
-    macs = count_macs(net, net.example_input()[:1])
-    counts = {"normal": dict(Counter(op for op, _ in g.normal)),
-              "reduce": dict(Counter(op for op, _ in g.reduce))}
-    payload = {"genotype": g.to_dict(), "config": config.to_dict(), "params": params,
-               "params_m": params / 1e6, "macs_m": macs / 1e6, "op_counts": counts}
+    payload = describe_network(g, config)
+    params, macs, counts = payload["params"], payload["macs_m"] * 1e6, payload["op_counts"]
     lines = [f"config      {config.to_dict()}", f"parameters  {params / 1e6:.3f} M",
              f"MACs        {macs / 1e6:.1f} M (per image)"]
     for kind in ("normal", "reduce"):
@@ -102,15 +112,17 @@ def describe(genotype: str, as_json: bool, **kwargs: Any) -> None:
 BACKEND_CHOICE = click.Choice(["auto", "triton", "cpu", "onnxruntime"])
 
 
-def timer_settings(backend: str, rounds: int | None, round_ms: float | None):
+def timer_settings(backend: str, rounds: int | None, round_ms: float | None) -> TimerSettings:
     """Backend defaults, with --rounds / --round-ms applied when given."""
-    from dataclasses import replace
+    from harness.timers import default_settings
 
-    from harness.timers import TimerSettings, TritonTimer, resolve_backend
-
-    base = TritonTimer.default_settings if resolve_backend(backend) == "triton" else TimerSettings()
     changes = {k: v for k, v in (("rounds", rounds), ("round_ms", round_ms)) if v is not None}
-    return replace(base, **changes)
+    return replace(default_settings(backend), **changes)
+
+
+def _cpu_and_gpu(name: str) -> str:
+    cpu, gpu = getattr(TimerSettings(), name), getattr(TritonTimer.default_settings, name)
+    return f"[{cpu:g}; triton {gpu:g}]"
 
 
 def timer_options(fn: Callable) -> Callable:
@@ -118,8 +130,10 @@ def timer_options(fn: Callable) -> Callable:
     opts = [
         click.option("--backend", type=BACKEND_CHOICE, default="auto", show_default=True),
         click.option("--threads", type=int, default=1, show_default=True),
-        click.option("--rounds", type=int, default=None, help="interleaved rounds per architecture [5]"),
-        click.option("--round-ms", type=float, default=None, help="timed work per architecture per round [100]"),
+        click.option("--rounds", type=int, default=None,
+                     help=f"interleaved rounds per architecture {_cpu_and_gpu('rounds')}"),
+        click.option("--round-ms", type=float, default=None,
+                     help=f"timed work per architecture per round, ms {_cpu_and_gpu('round_ms')}"),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -151,11 +165,8 @@ def noise_text(nf: dict, missing: str = "n/a") -> str:
     return f"median {nf['median']:.2%}, p90 {nf['p90']:.2%} (n={nf['n']})" if nf["n"] else missing
 
 
-def anchored_noise_text(summary: dict, path: str) -> str:
-    """Adds the drift-corrected noise floor to ``summary``; a phrase for it when there is one."""
-    from gnnlat.profiles import noise_floor
-
-    nf = summary["anchored_noise_floor"] = noise_floor(path, labels="anchored")
+def anchored_noise_text(nf: dict) -> str:
+    """The drift-corrected noise floor as a phrase to append, when there is one."""
     return f"; anchored noise floor {noise_text(nf)}" if nf["n"] else ""
 
 
@@ -187,6 +198,7 @@ def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, 
     """Time randomly sampled architectures into a profile store; re-running resumes."""
     from harness.profile import ProfileConfig, ProfileStats, run_profile
     from harness.timers import make_timer
+    from workflows.records import noise_floor
 
     cfg = ProfileConfig(n=n, out=out, seed=seed, config=pop_config(kwargs), vary_config=vary_config,
                         repeat_frac=repeat_frac, anchor=anchor)
@@ -194,10 +206,12 @@ def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, 
     stats = ProfileStats()
     with progress_bar(f"profile {timer.backend}", n) as progress:
         summary = run_profile(cfg, timer, progress, stats)
+    summary["anchored_noise_floor"] = noise_floor(out, labels="anchored")
     text = (f"{out}: {summary['samples']} samples ({summary['unique_architectures']} unique), "
             f"{summary['repeats']} repeats; throughput {summary['archs_per_hour']:.0f} arch/h this run, "
             f"overhead {summary['overhead_frac']:.0%} of wall time; noise floor "
-            + noise_text(summary["noise_floor"], "n/a (no repeats yet)") + anchored_noise_text(summary, out))
+            + noise_text(summary["noise_floor"], "n/a (no repeats yet)")
+            + anchored_noise_text(summary["anchored_noise_floor"]))
     emit(as_json, summary, text)
 
 
@@ -219,15 +233,17 @@ def retime(path: str, times: int, part: str, anchor: bool, as_json: bool, **kwar
     from harness.profile import ProfileStats
     from harness.retime import RetimeConfig, run_retime
     from harness.timers import make_timer
+    from workflows.records import noise_floor
 
     cfg = RetimeConfig(path=path, times=times, part=part, config=pop_config(kwargs), anchor=anchor)
     timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
     with progress_bar(f"retime {timer.backend}") as progress:
         summary = run_retime(cfg, timer, progress, stats)
+    summary["anchored_noise_floor"] = noise_floor(path, labels="anchored")
     text = (f"{path}: re-timed {summary['retimed']} of {summary['selected']} {part} architectures "
             f"({summary['repeats']} repeats in the file); noise floor " + noise_text(summary["noise_floor"])
-            + anchored_noise_text(summary, path))
+            + anchored_noise_text(summary["anchored_noise_floor"]))
     emit(as_json, summary, text)
 
 
@@ -239,7 +255,7 @@ def retime(path: str, times: int, part: str, anchor: bool, as_json: bool, **kwar
 @handle_errors
 def measure(genotype: str, as_json: bool, **kwargs: Any) -> None:
     """Time one architecture with the harness and print the sample."""
-    from gnnlat.measure import measure_latency
+    from workflows.measure import measure_latency
 
     g = load_genotype(genotype)
     config = pop_config(kwargs)
@@ -254,9 +270,11 @@ def measure(genotype: str, as_json: bool, **kwargs: Any) -> None:
 def info(profile_path: str, as_json: bool) -> None:
     """Samples, architectures, devices, config ranges, latency range and noise floor of a profile."""
     from harness.store import ProfileStore
+    from workflows.records import noise_floor
 
     with ProfileStore(profile_path, create=False) as store:
         s = store.summary()
+    s["anchored_noise_floor"] = noise_floor(profile_path, labels="anchored")
     lat = s["latency_ms"]
     lines = [f"profile            {profile_path} (schema {s['schema_version']})",
              f"samples            {s['samples']} ({s['unique_architectures']} unique architectures), "
@@ -269,41 +287,23 @@ def info(profile_path: str, as_json: bool) -> None:
     if lat:
         lines.append(f"latency ms         min {lat['min']:.3f}  median {lat['median']:.3f}  max {lat['max']:.3f}")
     lines.append("noise floor        " + noise_text(s["noise_floor"], "n/a (no repeats)"))
-    anchored_noise_text(s, profile_path)
     if s["anchored_noise_floor"]["n"]:
         lines.append("anchored noise     " + noise_text(s["anchored_noise_floor"]) + " (batch drift divided out)")
     emit(as_json, s, "\n".join(lines))
 
 
 # ---------------------------------------------------------------------------- predictor
-DEFAULT_PREDICTOR = "predictors/onnxruntime-reference.pt"
+DEFAULT_PREDICTOR = "onnxruntime-reference"  # a shipped predictor name (gnnlat.shipped)
 
 
 def _root_path(path: str) -> str:
-    """Shipped files resolve against the repository, so commands work from any directory."""
-    from pathlib import Path
+    """A --predictor value: the user's file if it exists, else a shipped predictor name (any directory)."""
+    from gnnlat.shipped import predictor_path
 
-    p = Path(path)
-    if not p.is_absolute() and not p.exists():
-        shipped = Path(__file__).resolve().parent / p
-        if shipped.exists():
-            return str(shipped)
-    return str(p)
+    return str(predictor_path(path))
 
 
-def _records(profiles: tuple[str, ...], backend: str | None, labels: str = "auto"):
-    from gnnlat.profiles import load_records
-
-    records = []
-    for path in profiles:
-        records += load_records(path, backend=backend, labels=labels)
-    backends = {r.backend for r in records}
-    if len(backends) > 1:
-        raise click.ClickException(f"profiles mix backends {sorted(backends)}: pick one with --backend")
-    return records
-
-
-LABEL_CHOICE = click.Choice(["auto", "min", "anchored"])
+LABEL_CHOICE = click.Choice(list(LABELS))
 labels_option = click.option(
     "--labels", type=LABEL_CHOICE, default="auto", show_default=True,
     help="latency labels: min over timings, or anchor-drift-corrected median; auto = anchored when "
@@ -320,24 +320,27 @@ def _metric_line(name: str, m: dict) -> str:
               help="profile store(s) to train on (repeatable)")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="checkpoint to write")
 @click.option("--backend", default=None, help="use only samples of this backend")
-@click.option("--epochs", type=int, default=None, help="training epochs [150]")
+@click.option("--epochs", type=int, default=None, help=f"training epochs [{default(PredictorConfig, 'epochs')}]")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--val-frac", type=float, default=0.2, show_default=True)
-@click.option("--max-train", type=int, default=1000, show_default=True, help="cap on training architectures")
-@click.option("--split", type=click.Choice(["architecture", "config"]), default="architecture", show_default=True,
+@click.option("--val-frac", type=float, default=PredictorConfig.val_frac, show_default=True)
+@click.option("--max-train", type=int, default=PredictorConfig.max_train, show_default=True,
+              help="cap on training architectures")
+@click.option("--split", type=click.Choice(list(SPLITS)), default="architecture", show_default=True,
               help="hold out architectures, or whole network configs")
 @labels_option
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_train, split, labels, as_json) -> None:
     """Train the GNN latency predictor (and the op-count baseline) on profile stores."""
-    from gnnlat.predictor import PredictorConfig, train_predictor
+    from gnnlat.checkpoint import save_predictor
+    from gnnlat.fit import train_predictor
+    from workflows.records import load_profiles
 
-    records = _records(profiles, backend, labels)
+    records = load_profiles(profiles, backend, labels)
     changes = {"epochs": epochs} if epochs is not None else {}
     cfg = PredictorConfig(seed=seed, val_frac=val_frac, max_train=max_train, split=split, **changes)
     predictor, metrics = train_predictor(records, cfg, progress=not as_json)
-    predictor.save(out)
+    save_predictor(predictor, out)
     payload = {"out": out, "records": len(records), "labels": records[0].label, **metrics}
     lines = [f"trained on {metrics['n_train']} architectures, held out {metrics['n_val']} "
              f"({metrics['train_seconds']:.0f} s, {records[0].label} labels) -> {out}"]
@@ -360,11 +363,12 @@ def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_trai
 @handle_errors
 def validate(predictor_path, profiles, held_out, max_mape, plot, labels, as_json) -> None:
     """Score the GNN and the op-count baseline on the same samples, against the noise floor."""
-    from gnnlat.predictor import LatencyPredictor
-    from gnnlat.validation import validate_predictor
+    from gnnlat.checkpoint import load_predictor
+    from workflows.records import load_profiles
+    from workflows.validation import validate_predictor
 
-    predictor = LatencyPredictor.load(_root_path(predictor_path))
-    records = _records(profiles, predictor.backend, labels or predictor.labels)
+    predictor = load_predictor(_root_path(predictor_path))
+    records = load_profiles(profiles, predictor.backend, labels or predictor.labels)
     report = validate_predictor(predictor, records, profiles, held_out=held_out, plot=plot)
     lines = [f"{report['n']} samples ({'held out' if held_out else 'all'}), backend {predictor.backend}, "
              f"{records[0].label} labels",
@@ -387,9 +391,9 @@ def validate(predictor_path, profiles, held_out, max_mape, plot, labels, as_json
 @handle_errors
 def predict(predictor_path, genotype, as_json, **kwargs) -> None:
     """Predicted latency of GENOTYPE at a network config."""
-    from gnnlat.predictor import LatencyPredictor
+    from gnnlat.checkpoint import load_predictor
 
-    predictor = LatencyPredictor.load(_root_path(predictor_path))
+    predictor = load_predictor(_root_path(predictor_path))
     g = load_genotype(genotype)
     config = pop_config(kwargs)
     ms = float(predictor.predict([g], config)[0])
@@ -400,7 +404,7 @@ def predict(predictor_path, genotype, as_json, **kwargs) -> None:
 @main.command("learning-curve")
 @click.option("--profile", "profiles", multiple=True, required=True, type=click.Path(dir_okay=False))
 @click.option("--sizes", default="50,100,200,500,1000,all", show_default=True)
-@click.option("--split", type=click.Choice(["architecture", "config"]), default="architecture", show_default=True)
+@click.option("--split", type=click.Choice(list(SPLITS)), default="architecture", show_default=True)
 @click.option("--fixed-only/--any-config", default=False, help="only samples at the search config")
 @click.option("--vary-only", is_flag=True, help="only samples away from the search config")
 @click.option("--epochs", type=int, default=None)
@@ -410,10 +414,11 @@ def predict(predictor_path, genotype, as_json, **kwargs) -> None:
 @handle_errors
 def learning_curve_cmd(profiles, sizes, split, fixed_only, vary_only, epochs, seed, labels, as_json) -> None:
     """MAPE vs training-set size for the GNN and the op-count baseline, on one held-out set."""
-    from gnnlat.predictor import PredictorConfig, learning_curve
-    from gnnlat.profiles import split_fixed_vary
+    from gnnlat.learning_curve import learning_curve
+    from gnnlat.record import split_fixed_vary
+    from workflows.records import load_profiles
 
-    records = _records(profiles, None, labels)
+    records = load_profiles(profiles, None, labels)
     fixed, vary = split_fixed_vary(records)
     records = fixed if fixed_only else vary if vary_only else records
     parsed = [10 ** 9 if s.strip() == "all" else int(s) for s in sizes.split(",")]
@@ -438,14 +443,17 @@ lat_ref_option = click.option(
 
 
 def deploy_options(fn: Callable) -> Callable:
-    """The deployment network the latency term predicts (default: the predictor's profiled config)."""
+    """The deployment network the latency term predicts and the backend that measures it."""
+    d = SEARCH_CONFIG
     opts = [
-        click.option("--deploy-C", "deploy_C", type=int, default=None, help="deployment C [16]"),
-        click.option("--deploy-layers", type=int, default=None, help="deployment cells [8]"),
-        click.option("--deploy-resolution", type=int, default=None, help="deployment input size [32]"),
-        click.option("--deploy-batch", type=int, default=None, help="deployment batch [1]"),
+        click.option("--deploy-C", "deploy_C", type=int, default=None, help=f"deployment C [{d.C}]"),
+        click.option("--deploy-layers", type=int, default=None, help=f"deployment cells [{d.layers}]"),
+        click.option("--deploy-resolution", type=int, default=None, help=f"deployment input size [{d.resolution}]"),
+        click.option("--deploy-batch", type=int, default=None, help=f"deployment batch [{d.batch}]"),
         click.option("--backend", type=BACKEND_CHOICE, default=None,
                      help="backend that measures the result [the predictor's]"),
+        click.option("--device", type=click.Choice(list(DEVICES)), default="auto", show_default=True,
+                     help="where the network trains (auto: CUDA when available)"),
     ]
     for opt in reversed(opts):
         fn = opt(fn)
@@ -458,50 +466,57 @@ def pop_deploy(kwargs: dict) -> NetworkConfig:
 
 
 def load_predictor_for_search(path: str, backend: str | None, quiet: bool):
-    """Load the predictor; warn when this machine is not the device it was profiled on."""
-    from gnnlat.predictor import LatencyPredictor
-    from harness.store import fingerprint_id
-    from harness.timers import make_timer
+    """Load the predictor and check this machine against its device; warn on stderr when they differ."""
+    from gnnlat.checkpoint import load_predictor
+    from workflows.devices import check_device
 
-    predictor = LatencyPredictor.load(_root_path(path))
-    backend = backend or predictor.backend or "auto"
-    local = make_timer(backend).fingerprint()
-    match = fingerprint_id(local) in predictor.fingerprints
-    if not match and not quiet:
-        devices = sorted({fp.get("device", "?") for fp in predictor.fingerprints.values()})
-        click.echo(f"warning: {path} was profiled on {', '.join(devices)} ({predictor.backend}); this machine "
-                   f"({local['device']}, {backend}) differs, so measured and predicted latencies come from "
-                   "different devices. Profile this machine and train a predictor for it for a faithful search.",
-                   err=True)
-    return predictor, backend, match
+    predictor = load_predictor(_root_path(path))
+    check = check_device(predictor, backend)
+    warning = check.warning(path, predictor.backend)
+    if warning and not quiet:
+        click.echo("warning: " + warning, err=True)
+    return predictor, check
 
 
-def search_progress(as_json: bool, total: int):
+def epoch_bar(as_json: bool, total: int, desc: str):
+    """A tqdm bar over epochs (seconds per epoch shown by tqdm) and its per-epoch update callback."""
     from tqdm import tqdm
 
-    bar = tqdm(total=total, desc="search", unit="epoch", file=sys.stderr, disable=True if as_json else None)
+    bar = tqdm(total=total, desc=desc, unit="epoch", file=sys.stderr, disable=True if as_json else None)
 
     def update(rec: dict) -> None:
-        bar.n = rec["epoch"] + 1
-        bar.set_postfix(ce=f"{rec['ce']:.3f}", lat=f"{rec['lat_term']:.3f}", pred_ms=f"{rec['predicted_ms']:.3f}",
-                        val_acc=f"{rec['val_acc']:.3f}", lam=f"{rec['lam']:.3g}")
+        bar.n = rec["epoch"]
+        shown = {k: rec[k] for k in ("ce", "lat_term", "predicted_ms", "val_acc", "lam", "train_loss") if k in rec}
+        bar.set_postfix({k: f"{v:.3g}" for k, v in shown.items()})
         bar.refresh()
 
     return bar, update
 
 
+def given(**options: Any) -> dict[str, Any]:
+    """The options the user set (None: keep the config's default)."""
+    return {k: v for k, v in options.items() if v is not None}
+
+
+dataset_option = click.option("--dataset", type=click.Choice(["digits", "cifar10"]),
+                              default=default(SearchConfig, "dataset"), show_default=True)
+data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                               help="cifar10 python batches (data_batch_1..5, test_batch)")
+
+
 @main.command()
-@click.option("--lam", type=float, default=0.2, show_default=True, help="weight λ of the latency term")
-@click.option("--dataset", type=click.Choice(["digits", "cifar10"]), default="digits", show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="cifar10 python batches")
+@click.option("--lam", type=float, default=SearchConfig.lam, show_default=True, help="weight λ of the latency term")
+@dataset_option
+@data_dir_option
 @click.option("--predictor", "predictor_path", default=DEFAULT_PREDICTOR, show_default=True)
-@click.option("--epochs", type=int, default=None, help="search epochs [10]")
-@click.option("--batch-size", type=int, default=None, help="[64]")
-@click.option("--C", "C", type=int, default=None, help="supernet channels (search proxy) [8]")
-@click.option("--layers", type=int, default=None, help="supernet cells (search proxy) [5]")
+@click.option("--epochs", type=int, default=None, help=f"search epochs [{default(SearchConfig, 'epochs')}]")
+@click.option("--batch-size", type=int, default=None, help=f"[{default(SearchConfig, 'batch_size')}]")
+@click.option("--C", "C", type=int, default=None, help=f"supernet channels (search proxy) [{default(SearchConfig, 'C')}]")
+@click.option("--layers", type=int, default=None, help=f"supernet cells (search proxy) [{default(SearchConfig, 'layers')}]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--order", type=click.IntRange(1, 2), default=1, show_default=True)
-@click.option("--out", "out_dir", default="runs/search", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", default=default(SearchConfig, "out_dir"), show_default=True,
+              type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="continue the interrupted search in --out")
 @click.option("--target-ms", type=float, default=None, help="adapt λ to land on this predicted latency")
 @lat_ref_option
@@ -509,77 +524,78 @@ def search_progress(as_json: bool, total: int):
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def search(lam, dataset, data_dir, predictor_path, epochs, batch_size, C, layers, seed, order, out_dir, resume,
-           target_ms, lat_ref, as_json, **kwargs) -> None:
+           target_ms, lat_ref, device, as_json, **kwargs) -> None:
     """Latency-aware DARTS search: loss = CE + λ · LAT(α) / LAT_ref."""
-    from dataclasses import replace
-
-    from gnnlat.measure import measure_latency
-    from gnnlat.search import SearchConfig, run_search
+    from workflows.runs import search_and_measure
 
     deploy = pop_deploy(kwargs)
-    predictor, backend, match = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)
-    given = {k: v for k, v in dict(epochs=epochs, batch_size=batch_size, C=C, layers=layers).items() if v is not None}
-    cfg = replace(SearchConfig(), lam=lam, dataset=dataset, data_dir=data_dir, seed=seed, order=order,
-                  out_dir=out_dir, target_ms=target_ms, lat_ref=lat_ref, **given)
-    bar, update = search_progress(as_json, cfg.epochs)
+    predictor, check = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)
+    cfg = replace(SearchConfig(), lam=lam, dataset=dataset, data_dir=data_dir, seed=seed, order=order, out_dir=out_dir,
+                  target_ms=target_ms, lat_ref=lat_ref, device=device,
+                  **given(epochs=epochs, batch_size=batch_size, C=C, layers=layers))
+    bar, update = epoch_bar(as_json, cfg.epochs, "search")
     with bar:
-        result = run_search(cfg, predictor.latency_fn(deploy), resume=resume, progress=update)
-    measured = measure_latency(result.genotype, deploy, backend)
-    rel = (result.predicted_ms - measured["latency_ms"]) / measured["latency_ms"]
-    payload = {"genotype": result.genotype.to_dict(), "genotype_text": result.genotype.to_darts(),
-               "predicted_ms": result.predicted_ms, "measured_ms": measured["latency_ms"], "relative_error": rel,
-               "val_acc": result.val_acc, "lam": result.lam, "lat_ref_ms": result.lat_ref,
-               "deploy_config": deploy.to_dict(), "backend": measured["backend"], "device_match": match,
-               "out_dir": result.out_dir}
+        run = search_and_measure(cfg, predictor, deploy, check.backend, resume=resume, progress=update)
+    r, m = run.result, run.measured
+    payload = {"genotype": r.genotype.to_dict(), "genotype_text": r.genotype.to_darts(),
+               "predicted_ms": r.predicted_ms, "measured_ms": run.measured_ms, "relative_error": run.relative_error,
+               "val_acc": r.val_acc, "lam": r.lam, "lat_ref_ms": r.lat_ref, "deploy_config": deploy.to_dict(),
+               "backend": m["backend"], "device_match": check.match, "out_dir": r.out_dir,
+               "epoch_seconds": [h["time_s"] for h in r.history]}
     text = "\n".join([
-        f"genotype      {result.out_dir}/genotype.json",
-        f"              {result.genotype.to_darts()}",
-        f"val accuracy  {result.val_acc:.2%} (search proxy)   λ {result.lam:g}",
-        f"latency       predicted {result.predicted_ms:.3f} ms, measured {measured['latency_ms']:.3f} ms "
-        f"({measured['backend']}, {deploy.to_dict()}), relative error {rel:+.1%}"])
+        f"genotype      {r.out_dir}/genotype.json",
+        f"              {r.genotype.to_darts()}",
+        f"val accuracy  {r.val_acc:.2%} (search proxy)   λ {r.lam:g}",
+        f"latency       predicted {r.predicted_ms:.3f} ms, measured {run.measured_ms:.3f} ms "
+        f"({m['backend']}, {deploy.to_dict()}), relative error {run.relative_error:+.1%}"])
     emit(as_json, payload, text)
 
 
 @main.command()
 @click.argument("genotype")
-@click.option("--dataset", type=click.Choice(["digits", "cifar10"]), default="digits", show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
-@click.option("--epochs", type=int, default=None, help="[15]")
-@click.option("--C", "C", type=int, default=None, help="[8]")
-@click.option("--layers", type=int, default=None, help="[5]")
+@dataset_option
+@data_dir_option
+@click.option("--epochs", type=int, default=None, help=f"[{default(TrainConfig, 'epochs')}]")
+@click.option("--C", "C", type=int, default=None, help=f"[{default(TrainConfig, 'C')}]")
+@click.option("--layers", type=int, default=None, help=f"[{default(TrainConfig, 'layers')}]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @deploy_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def train(genotype, dataset, data_dir, epochs, C, layers, seed, as_json, **kwargs) -> None:
+def train(genotype, dataset, data_dir, epochs, C, layers, seed, device, as_json, **kwargs) -> None:
     """Train GENOTYPE from scratch; report test accuracy, parameters and measured latency."""
-    from dataclasses import replace
-
-    from gnnlat.measure import measure_latency
-    from gnnlat.train import TrainConfig, train_network
+    from workflows.runs import train_and_measure
 
     g = load_genotype(genotype)
     deploy = pop_deploy(kwargs)
-    backend = kwargs.pop("backend") or "auto"
-    given = {k: v for k, v in dict(epochs=epochs, C=C, layers=layers).items() if v is not None}
-    result = train_network(g, replace(TrainConfig(), dataset=dataset, data_dir=data_dir, seed=seed, **given))
-    measured = measure_latency(g, deploy, backend)
-    payload = {**result, "measured_ms": measured["latency_ms"], "backend": measured["backend"],
-               "deploy_config": deploy.to_dict()}
-    emit(as_json, payload, f"test accuracy {result['test_acc']:.2%}, {result['params_m']:.3f} M parameters, "
-                           f"measured {measured['latency_ms']:.3f} ms ({measured['backend']}, {deploy.to_dict()})")
+    cfg = replace(TrainConfig(), dataset=dataset, data_dir=data_dir, seed=seed, device=device,
+                  **given(epochs=epochs, C=C, layers=layers))
+    bar, update = epoch_bar(as_json, cfg.epochs, "train")
+    with bar:
+        result = train_and_measure(g, cfg, deploy, kwargs.pop("backend") or "auto", progress=update)
+    emit(as_json, result, f"test accuracy {result['test_acc']:.2%}, {result['params_m']:.3f} M parameters, "
+                          f"measured {result['measured_ms']:.3f} ms ({result['backend']}, {deploy.to_dict()})")
+
+
+def parse_floats(text: str, name: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise click.ClickException(f"{name} must be comma-separated numbers, got {text!r}") from None
 
 
 @main.command()
 @click.option("--lam", "lams", default="0,0.1,0.2,0.5", show_default=True, help="comma-separated λ values")
 @click.option("--seeds", type=int, default=3, show_default=True)
-@click.option("--dataset", type=click.Choice(["digits", "cifar10"]), default="digits", show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@dataset_option
+@data_dir_option
 @click.option("--predictor", "predictor_path", default=DEFAULT_PREDICTOR, show_default=True)
-@click.option("--epochs", type=int, default=None, help="search epochs [10]")
-@click.option("--train-epochs", type=int, default=None, help="retraining epochs [15]")
-@click.option("--C", "C", type=int, default=None, help="supernet and retrained network channels [8]")
-@click.option("--layers", type=int, default=None, help="supernet and retrained network cells [5]")
+@click.option("--epochs", type=int, default=None, help=f"search epochs [{default(SearchConfig, 'epochs')}]")
+@click.option("--train-epochs", type=int, default=None, help=f"retraining epochs [{default(TrainConfig, 'epochs')}]")
+@click.option("--C", "C", type=int, default=None,
+              help=f"supernet and retrained network channels [{default(SearchConfig, 'C')}]")
+@click.option("--layers", type=int, default=None,
+              help=f"supernet and retrained network cells [{default(SearchConfig, 'layers')}]")
 @click.option("--out", "out_dir", default="runs/sweep", show_default=True, type=click.Path(file_okay=False))
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Pareto plot PNG")
 @lat_ref_option
@@ -587,52 +603,30 @@ def train(genotype, dataset, data_dir, epochs, C, layers, seed, as_json, **kwarg
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, lat_ref,
-          as_json, **kwargs) -> None:
+          device, as_json, **kwargs) -> None:
     """Search and retrain for each λ and seed; table of latency and accuracy, Pareto plot. Resumable."""
-    from dataclasses import replace
-    from pathlib import Path
+    from gnnlat.sweep import plot_pareto
+    from workflows.sweep import SweepConfig, run_sweep
 
-    from tqdm import tqdm
-
-    from gnnlat.measure import measure_latency, measure_together
-    from gnnlat.search import SearchConfig, reference_latency
-    from gnnlat.sweep import plot_pareto, remeasure_together, run_one, summarize_sweep
-    from gnnlat.train import TrainConfig
-
-    try:
-        lam_values = [float(x) for x in lams.split(",") if x.strip()]
-    except ValueError:
-        raise click.ClickException(f"--lam must be comma-separated numbers, got {lams!r}") from None
-    if not lam_values or seeds < 1:
-        raise click.ClickException("need at least one λ and --seeds >= 1")
     deploy = pop_deploy(kwargs)
-    predictor, backend, _ = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)
-    latency_fn = predictor.latency_fn(deploy)
-    shape = {k: v for k, v in dict(C=C, layers=layers).items() if v is not None}
-    search_cfg = replace(SearchConfig(), dataset=dataset, data_dir=data_dir, lat_ref=lat_ref, **shape,
-                         **({"epochs": epochs} if epochs else {}))
-    train_cfg = replace(TrainConfig(), dataset=dataset, data_dir=data_dir, **shape,
-                        **({"epochs": train_epochs} if train_epochs else {}))
-    lat_ref_ms = reference_latency(latency_fn, lat_ref)
-    measure = lambda g: measure_latency(g, deploy, backend)["latency_ms"]  # noqa: E731
-    rows = []
-    jobs = [(lam, seed) for lam in lam_values for seed in range(seeds)]
-    for lam, seed in tqdm(jobs, desc="sweep", unit="run", file=sys.stderr, disable=True if as_json else None):
-        rows.append(run_one(lam, seed, search_cfg, train_cfg, latency_fn, lat_ref_ms, measure, Path(out_dir)))
-    rows = remeasure_together(rows, lambda gs: [t["latency_ms"] for t in measure_together(gs, deploy, backend)])
-    summary = summarize_sweep(rows)
+    predictor, check = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)
+    shared = dict(dataset=dataset, data_dir=data_dir, device=device, **given(C=C, layers=layers))
+    cfg = SweepConfig(lams=parse_floats(lams, "--lam"), seeds=seeds, deploy=deploy, backend=check.backend,
+                      out_dir=out_dir, search=replace(SearchConfig(), lat_ref=lat_ref, **shared, **given(epochs=epochs)),
+                      train=replace(TrainConfig(), **shared, **given(epochs=train_epochs)))
+    with progress_bar("sweep") as progress:
+        result = run_sweep(cfg, predictor, progress)
     if plot:
-        plot_pareto(summary, rows, plot)
-    base = next((s for s in summary if s["lam"] == 0), None)
+        plot_pareto(result.summary, result.runs, plot)
     lines = ["| λ | measured latency (ms) | vs λ=0 | test accuracy | seeds |", "|---:|---:|---:|---:|---:|"]
-    for s in summary:
-        rel = f"{s['measured_ms'] / base['measured_ms'] - 1:+.1%}" if base else "n/a"
+    for s in result.summary:
+        rel = "n/a" if s["vs_lam0"] is None else f"{s['vs_lam0']:+.1%}"
         lines.append(f"| {s['lam']:g} | {s['measured_ms']:.3f} ± {s['measured_ms_std']:.3f} | {rel} | "
                      f"{100 * s['test_acc']:.2f} ± {100 * s['test_acc_std']:.2f} % | {s['seeds']} |")
-    lines.append(f"latency: all {len(rows)} genotypes re-timed together in interleaved rounds ({backend}); "
-                 f"LAT_ref {lat_ref_ms:.4g} ms ({lat_ref})")
-    emit(as_json, {"summary": summary, "runs": rows, "deploy_config": deploy.to_dict(), "backend": backend,
-                   "lat_ref": lat_ref, "lat_ref_ms": lat_ref_ms}, "\n".join(lines))
+    lines.append(f"latency: all {len(result.runs)} genotypes re-timed together in interleaved rounds ({check.backend}); "
+                 f"LAT_ref {result.lat_ref_ms:.4g} ms ({lat_ref})")
+    emit(as_json, {"summary": result.summary, "runs": result.runs, "deploy_config": deploy.to_dict(),
+                   "backend": check.backend, "lat_ref": lat_ref, "lat_ref_ms": result.lat_ref_ms}, "\n".join(lines))
 
 
 if __name__ == "__main__":

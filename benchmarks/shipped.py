@@ -1,10 +1,11 @@
 """The shipped reference predictor, or an untrained one of the default size (same cost) if absent."""
-from pathlib import Path
-
+from gnnlat.checkpoint import load_predictor
 from gnnlat.predictor import LatencyPredictor
-
-SHIPPED = Path(__file__).resolve().parents[1] / "predictors" / "onnxruntime-reference.pt"
+from gnnlat.shipped import DEFAULT_PREDICTOR, ShippedFileError, shipped_predictor
 
 
 def reference_predictor() -> LatencyPredictor:
-    return LatencyPredictor.load(SHIPPED) if SHIPPED.is_file() else LatencyPredictor().eval()
+    try:
+        return load_predictor(shipped_predictor(DEFAULT_PREDICTOR))
+    except ShippedFileError:
+        return LatencyPredictor().eval()

@@ -1,12 +1,14 @@
-"""One search step (α step + weight step) on the embedded default, with and without the latency term."""
+"""One search step (α step + weight step, the library's own) on the embedded default, with and
+without the latency term."""
 import pytest
 import torch
-import torch.nn.functional as F
 
 from gnnlat.architect import Architect
 from gnnlat.data import load_dataset
-from gnnlat.network import SEARCH_CONFIG, NetworkConfig
-from gnnlat.search import SearchConfig
+from gnnlat.network import SEARCH_CONFIG
+from gnnlat.search import search_step
+from gnnlat.search_config import SearchConfig, SearchError
+from gnnlat.steps import dataset_network_config
 from gnnlat.supernet import Supernet
 from benchmarks.shipped import reference_predictor
 
@@ -17,26 +19,20 @@ def _no_latency(w_normal, w_reduce):
 
 @pytest.mark.parametrize("with_latency", [False, True], ids=["plain", "latency"])
 def test_bench_search_step(benchmark, with_latency):
-    cfg = SearchConfig()
+    cfg = SearchConfig(device="cpu")
     torch.manual_seed(0)
     splits = load_dataset(cfg.dataset)
-    model = Supernet(NetworkConfig(C=cfg.C, layers=cfg.layers, in_channels=splits.in_channels,
-                                   resolution=splits.resolution, classes=splits.classes))
+    model = Supernet(dataset_network_config(splits, cfg.C, cfg.layers, SearchError))
     w_opt = torch.optim.SGD(model.weight_parameters(), lr=cfg.lr, momentum=cfg.momentum,
                             weight_decay=cfg.weight_decay)
     latency = reference_predictor().latency_fn(SEARCH_CONFIG) if with_latency else _no_latency
     architect = Architect(model, latency, lat_ref=1.0, lam=0.2 if with_latency else 0.0, lr=cfg.arch_lr)
     x, y = splits.train.tensors[0][:cfg.batch_size], splits.train.tensors[1][:cfg.batch_size]
     xv, yv = splits.train.tensors[0][-cfg.batch_size:], splits.train.tensors[1][-cfg.batch_size:]
+    weights = list(model.weight_parameters())
 
     def step():
-        architect.step(x, y, xv, yv)
-        w_opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.weight_parameters(), cfg.grad_clip)
-        w_opt.step()
-        return loss.item()
+        return search_step(model, architect, w_opt, weights, (x, y), (xv, yv), cfg.lr, cfg)
 
-    loss = benchmark.pedantic(step, rounds=5, iterations=1, warmup_rounds=1)
-    assert loss > 0
+    ce, loss, correct = benchmark.pedantic(step, rounds=5, iterations=1, warmup_rounds=1)
+    assert ce > 0 and loss > 0 and 0 <= correct <= cfg.batch_size

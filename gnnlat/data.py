@@ -21,6 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from gnnlat.errors import GnnlatError
+
 DATASETS: tuple[str, ...] = ("digits", "cifar10")
 
 CIFAR10_MEAN = (0.49139968, 0.48215827, 0.44653124)
@@ -31,7 +33,7 @@ CIFAR10_VAL_FRACTION = 0.1
 DIGITS_FRACTIONS = (0.6, 0.2, 0.2)  # train / val / test
 
 
-class DataError(ValueError):
+class DataError(GnnlatError, ValueError):
     """A dataset that is unknown, missing or unreadable."""
 
 
@@ -153,3 +155,21 @@ def _stratified_split(labels: np.ndarray, fractions: tuple[float, ...], seed: in
 def _subset(x: torch.Tensor, y: torch.Tensor, idx: np.ndarray) -> TensorDataset:
     index = torch.from_numpy(idx)
     return TensorDataset(x[index].contiguous(), y[index].contiguous())
+
+
+def split_for_search(train: TensorDataset, portion: float, seed: int) -> tuple[TensorDataset, TensorDataset]:
+    """Seeded split of the train set into the weight half and the α half (DARTS train_portion)."""
+    x, y = train.tensors
+    perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    cut = int(round(portion * len(y)))
+    if cut < 1 or cut >= len(y):
+        raise DataError(f"train split of {len(y)} examples is too small to halve for search")
+    a, b = perm[:cut].sort().values, perm[cut:].sort().values
+    return TensorDataset(x[a], y[a]), TensorDataset(x[b], y[b])
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, stream: int) -> list[torch.Tensor]:
+    """Index batches of one epoch. The order depends only on (seed, epoch, stream), so a resumed
+    run sees exactly the batches an uninterrupted one would."""
+    g = torch.Generator().manual_seed(((seed * 1_000_003 + epoch) * 7 + stream) % (2**63))
+    return list(torch.randperm(n, generator=g).split(batch_size))

@@ -60,6 +60,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype
 from gnnlat.network import NetworkConfig, cell_plan
 from gnnlat.operations import ALL_OPS, OP_INFO, PRIMITIVES
@@ -81,7 +82,7 @@ _TYPE_INDEX = {t: i for i, t in enumerate(NODE_TYPES)}
 FIXED = -1  # weight slot of a node or edge whose weight is 1
 
 
-class EncodingError(ValueError):
+class EncodingError(GnnlatError, ValueError):
     """Weights or genotypes that the encoder cannot turn into a graph."""
 
 

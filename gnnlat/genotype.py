@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from gnnlat.errors import GnnlatError
 from gnnlat.operations import ALL_OPS, PRIMITIVES
 
 Pair = tuple[str, int]
 
 
-class GenotypeError(ValueError):
+class GenotypeError(GnnlatError, ValueError):
     """A genotype that is malformed or outside the search space."""
 
 

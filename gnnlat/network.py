@@ -1,14 +1,20 @@
 """Discrete DARTS network built from a genotype and a network config."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterator
 
 import torch
 from torch import nn
 
+from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype
 from gnnlat.operations import FactorizedReduce, ReLUConvBN, build_op
+
+
+class ConfigError(GnnlatError, ValueError):
+    """A network config that cannot be built."""
 
 
 @dataclass(frozen=True)
@@ -26,13 +32,13 @@ class NetworkConfig:
         for f in fields(self):
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"config {f.name} must be a positive integer, got {v!r}")
+                raise ConfigError(f"config {f.name} must be a positive integer, got {v!r}")
         if self.layers < 3:
-            raise ValueError(f"config layers must be at least 3 (two reductions), got {self.layers}")
+            raise ConfigError(f"config layers must be at least 3 (two reductions), got {self.layers}")
         if self.C % 2:
-            raise ValueError(f"config C must be even (FactorizedReduce halves it), got {self.C}")
+            raise ConfigError(f"config C must be even (FactorizedReduce halves it), got {self.C}")
         if self.resolution < 4:
-            raise ValueError(f"config resolution must be at least 4, got {self.resolution}")
+            raise ConfigError(f"config resolution must be at least 4, got {self.resolution}")
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -40,11 +46,11 @@ class NetworkConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "NetworkConfig":
         if not isinstance(data, dict):
-            raise ValueError(f"a network config must be a mapping, got {type(data).__name__}")
+            raise ConfigError(f"a network config must be a mapping, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"unknown config key(s): {', '.join(sorted(unknown))}")
+            raise ConfigError(f"unknown config key(s): {', '.join(sorted(unknown))}")
         return cls(**data)
 
     def reduction_layers(self) -> tuple[int, int]:
@@ -192,3 +198,13 @@ def count_macs(model: nn.Module, x: torch.Tensor) -> int:
 
 def _modules(model: nn.Module) -> Iterator[nn.Module]:
     return (m for name, m in model.named_modules() if "auxiliary" not in name)
+
+
+def describe_network(genotype: Genotype, config: NetworkConfig) -> dict[str, Any]:
+    """Parameters, MACs per image and per-cell-type op counts of the discrete network."""
+    net = Network(genotype, config)
+    params = count_parameters(net)
+    macs = count_macs(net, net.example_input()[:1])
+    counts = {kind: dict(Counter(op for op, _ in getattr(genotype, kind))) for kind in ("normal", "reduce")}
+    return {"genotype": genotype.to_dict(), "config": config.to_dict(), "params": params,
+            "params_m": params / 1e6, "macs_m": macs / 1e6, "op_counts": counts}

@@ -9,16 +9,18 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from gnnlat.errors import GnnlatError
 from gnnlat.architect import LatencyFn
 from gnnlat.genotype import Genotype
-from gnnlat.search import SearchConfig, run_search
+from gnnlat.search import run_search
+from gnnlat.search_config import SearchConfig
 from gnnlat.train import TrainConfig, train_network
 
 MeasureFn = Callable[[Genotype], float]  # measured latency (ms) of a derived genotype
 MeasureManyFn = Callable[[list[Genotype]], list[float]]  # the same, for several in shared rounds
 
 
-class SweepError(ValueError):
+class SweepError(GnnlatError, ValueError):
     """A sweep directory whose finished runs do not match the requested sweep."""
 
 

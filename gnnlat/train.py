@@ -8,23 +8,21 @@ val is reported for monitoring and test once at the end.
 """
 from __future__ import annotations
 
-import math
-import random
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from gnnlat.data import load_dataset
+from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype
-from gnnlat.network import Network, NetworkConfig, count_parameters
-from gnnlat.search import evaluate
+from gnnlat.network import Network, count_parameters
+from gnnlat.steps import check_common, dataset_network_config, evaluate, resolve_device, seed_everything, sgd_step
 
 
-class TrainError(ValueError):
+class TrainError(GnnlatError, ValueError):
     """A retraining config that cannot be run."""
 
 
@@ -47,19 +45,12 @@ class TrainConfig:
     drop_path_prob: float = 0.1
     augment: bool | None = None  # None: on for cifar10, off for digits
     max_batches: int | None = None  # per epoch; for quick tests
-    device: str = "cpu"
+    device: str = "auto"  # auto | cpu | cuda (auto: CUDA when available)
 
     def validate(self) -> None:
-        for name in ("epochs", "batch_size", "C", "layers"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise TrainError(f"{name} must be a positive integer, got {v!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0) or not 0 <= self.lr_min <= self.lr:
-            raise TrainError(f"need lr > 0 and 0 <= lr_min <= lr, got lr={self.lr}, lr_min={self.lr_min}")
+        check_common(self, TrainError)
         if not 0 <= self.drop_path_prob < 1:
             raise TrainError(f"drop_path_prob must lie in [0, 1), got {self.drop_path_prob}")
-        if self.max_batches is not None and self.max_batches < 1:
-            raise TrainError(f"max_batches must be >= 1, got {self.max_batches}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,16 +62,10 @@ def train_network(genotype: Genotype, cfg: TrainConfig,
     epochs and train_time_s. ``progress`` gets one dict per epoch (epoch, lr, train_loss,
     train_acc, val_acc, drop_path_prob)."""
     cfg.validate()
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)  # also drives drop-path masks
+    device = resolve_device(cfg.device, TrainError)
+    seed_everything(cfg.seed)  # also drives drop-path masks
     splits = load_dataset(cfg.dataset, cfg.data_dir, cfg.seed)
-    try:
-        net_cfg = NetworkConfig(C=cfg.C, layers=cfg.layers, in_channels=splits.in_channels,
-                                resolution=splits.resolution, batch=1, classes=splits.classes)
-    except ValueError as exc:
-        raise TrainError(f"bad network shape: {exc}") from None
-    model = Network(genotype, net_cfg).to(cfg.device)
+    model = Network(genotype, dataset_network_config(splits, cfg.C, cfg.layers, TrainError)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg.epochs, eta_min=cfg.lr_min)
     augment = cfg.dataset == "cifar10" if cfg.augment is None else cfg.augment
@@ -90,15 +75,15 @@ def train_network(genotype: Genotype, cfg: TrainConfig,
     for epoch in range(cfg.epochs):
         model.drop_path_prob = cfg.drop_path_prob * epoch / cfg.epochs
         lr = sched.get_last_lr()[0]
-        stats = _train_epoch(model, opt, splits.train.tensors, cfg, generator, augment)
+        stats = _train_epoch(model, opt, splits.train.tensors, cfg, device, generator, augment)
         sched.step()
-        val_acc = evaluate(model, splits.val, cfg.device)
+        val_acc = evaluate(model, splits.val, device)
         if progress is not None:
             progress({"epoch": epoch + 1, "lr": lr, "val_acc": val_acc,
                       "drop_path_prob": model.drop_path_prob, **stats})
     train_time = time.perf_counter() - t0
     return {
-        "test_acc": evaluate(model, splits.test, cfg.device),
+        "test_acc": evaluate(model, splits.test, device),
         "val_acc": val_acc,
         "params_m": count_parameters(model) / 1e6,
         "epochs": cfg.epochs,
@@ -107,25 +92,19 @@ def train_network(genotype: Genotype, cfg: TrainConfig,
 
 
 def _train_epoch(model: Network, opt: torch.optim.Optimizer, data: tuple[torch.Tensor, torch.Tensor],
-                 cfg: TrainConfig, generator: torch.Generator, augment: bool) -> dict[str, float]:
+                 cfg: TrainConfig, device: torch.device, generator: torch.Generator, augment: bool
+                 ) -> dict[str, float]:
     model.train()
     x, y = data
+    params = list(model.parameters())
     batches = torch.randperm(len(y), generator=generator).split(cfg.batch_size)
     loss_sum = correct = seen = 0.0
     for idx in batches[:cfg.max_batches]:
         xb, yb = x[idx], y[idx]
         if augment:
             xb = crop_flip(xb, generator)
-        xb, yb = xb.to(cfg.device), yb.to(cfg.device)
-        opt.zero_grad(set_to_none=True)
-        logits = model(xb)
-        loss = F.cross_entropy(logits, yb)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        loss_sum += float(loss.detach()) * len(yb)
-        correct += float((logits.argmax(1) == yb).sum())
-        seen += len(yb)
+        loss, right = sgd_step(model, opt, params, xb.to(device), yb.to(device), cfg.grad_clip)
+        loss_sum, correct, seen = loss_sum + loss, correct + right, seen + len(yb)
     return {"train_loss": loss_sum / seen, "train_acc": correct / seen}
 
 

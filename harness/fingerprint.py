@@ -24,10 +24,12 @@ def _version(dist: str) -> str | None:
         return None
 
 
-def fingerprint(backend: str, threads: int, **extra: object) -> dict:
+def fingerprint(backend: str, threads: int, gpu: dict | None = None, **extra: object) -> dict:
     """Everything that changes a latency: hardware, runtime versions, thread count, backend.
 
-    The host name is left out on purpose: identical machines should share profiles.
+    ``gpu`` holds the GPU facts of the triton backend (``gpu``, ``cuda``, ``capability``), which the
+    timer reads through its CUDA seam; this module makes no CUDA call. The host name is left out on
+    purpose: identical machines should share profiles.
     """
     import torch
 
@@ -46,9 +48,7 @@ def fingerprint(backend: str, threads: int, **extra: object) -> dict:
         fp["onnxruntime"] = _version("onnxruntime")
     if backend == "triton":
         fp["triton"] = _version("triton")
-        fp["gpu"] = torch.cuda.get_device_name() if torch.cuda.is_available() else None
-        fp["cuda"] = torch.version.cuda
-        fp["capability"] = list(torch.cuda.get_device_capability()) if torch.cuda.is_available() else None
+        fp.update(gpu or {"gpu": None, "cuda": torch.version.cuda, "capability": None})
     fp["device"] = fp.get("gpu") or fp["cpu_model"]
     fp.update(extra)
     return fp

@@ -4,20 +4,32 @@ Architecture i of a run is a pure function of (seed, i), so re-running the same 
 same sequence, skips what the store already holds for this device and backend, and stops once the
 store has ``n`` primary samples. Each interleaved batch is written in one transaction: a SIGKILL
 loses at most the batch in flight.
+
+On the triton backend the networks of the next batch are built by worker processes while the
+current batch is timed (:class:`NetworkBuilder`); what is profiled does not depend on it.
 """
 from __future__ import annotations
 
+import io
+import multiprocessing
+import os
+import pickle
 import random
+import signal
 import time
 import uuid
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
+import torch
+
+from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype, random_genotype
 from gnnlat.network import Network, NetworkConfig
 from gnnlat.published import DARTS_V2
 from harness.store import ProfileStore, Sample, arch_key, fingerprint_id
-from harness.timers import Timer, Timing
+from harness.timers import PhaseTimes, Timer, Timing
 
 # --vary-config ranges: wide, but bounded so one architecture times well under a second.
 VARY_C = (8, 12, 16, 20, 24, 32)
@@ -25,6 +37,15 @@ VARY_LAYERS = (5, 6, 8, 9, 11, 14)
 VARY_RESOLUTION = (16, 24, 32, 40, 48)
 VARY_BATCH = (1, 2, 4, 8)
 VARY_COST_LIMIT = 8.0  # relative to the search config, in C² · layers · resolution² · batch
+
+PREFETCH_BACKENDS = ("triton",)  # backends whose next batch is built by worker processes
+MAX_BUILD_WORKERS = 3  # ~20 ms of Python per network: three keep well ahead of any GPU timing
+
+Spec = tuple[str, dict]  # (genotype_json, config dict): what a network is built from
+
+
+class ProfileConfigError(GnnlatError, ValueError):
+    """A profiling request with bad options."""
 
 
 @dataclass
@@ -38,14 +59,17 @@ class ProfileConfig:
     batch_archs: int = 4  # networks timed together in interleaved rounds
     repeat_delay: int = 50  # a repeat re-times a sample at least this many primaries later
     anchor: bool = True  # time the anchor network in every batch (see ``anchor_job``)
+    build_workers: int | None = None  # processes building networks ahead; None: default_build_workers
 
     def __post_init__(self) -> None:
         if self.n < 1:
-            raise ValueError(f"--n must be at least 1, got {self.n}")
+            raise ProfileConfigError(f"--n must be at least 1, got {self.n}")
         if not 0 <= self.repeat_frac <= 1:
-            raise ValueError(f"--repeat-frac must be within [0, 1], got {self.repeat_frac}")
+            raise ProfileConfigError(f"--repeat-frac must be within [0, 1], got {self.repeat_frac}")
         if self.batch_archs < 1:
-            raise ValueError("batch_archs must be at least 1")
+            raise ProfileConfigError("batch_archs must be at least 1")
+        if self.build_workers is not None and self.build_workers < 0:
+            raise ProfileConfigError(f"build_workers must be >= 0, got {self.build_workers}")
 
 
 def _cost(c: NetworkConfig) -> int:
@@ -62,7 +86,7 @@ def vary_config(rng: random.Random, base: NetworkConfig) -> NetworkConfig:
                           batch=rng.choice(VARY_BATCH), classes=base.classes)
         if _cost(c) <= limit:
             return c
-    raise ValueError("no --vary-config sample fits the cost limit")  # unreachable with the ranges above
+    raise ProfileConfigError("no --vary-config sample fits the cost limit")  # unreachable with the ranges above
 
 
 def architecture_stream(cfg: ProfileConfig) -> Iterator[tuple[Genotype, NetworkConfig]]:
@@ -75,11 +99,17 @@ def architecture_stream(cfg: ProfileConfig) -> Iterator[tuple[Genotype, NetworkC
 
 @dataclass
 class ProfileStats:
-    """Throughput bookkeeping: how much wall time went into the timed windows."""
+    """Throughput bookkeeping: how much wall time went into the timed windows, and where the rest
+    went (all in seconds, summed over the run)."""
 
     timed: int = 0
-    wall_s: float = 0.0
-    timed_s: float = 0.0
+    wall_s: float = 0.0  # the whole loop, bookkeeping between batches included
+    timed_s: float = 0.0  # timed runs of the profiled architectures (the anchor's are not)
+    build_s: float = 0.0  # building networks, or waiting for and unpacking prefetched ones
+    prep_s: float = 0.0  # timer.prepare: eval mode, move to the device, ONNX export
+    warmup_s: float = 0.0  # untimed runs: calibration, warm-up, do_bench's own estimate runs
+    anchor_s: float = 0.0  # timed runs of the anchor network
+    store_s: float = 0.0  # writing each batch and the store queries between batches
 
     @property
     def overhead_frac(self) -> float:
@@ -89,78 +119,323 @@ class ProfileStats:
     def archs_per_hour(self) -> float:
         return 3600.0 * self.timed / self.wall_s if self.wall_s > 0 else 0.0
 
+    def per_arch_ms(self) -> dict[str, float]:
+        """Wall time per timed architecture by phase (ms); ``other`` is what no phase accounts for."""
+        parts = {"build": self.build_s, "prep": self.prep_s, "warmup": self.warmup_s, "timed": self.timed_s,
+                 "anchor": self.anchor_s, "store": self.store_s}
+        parts["other"] = max(self.wall_s - sum(parts.values()), 0.0)
+        parts["total"] = self.wall_s
+        return {k: 1e3 * v / self.timed if self.timed else 0.0 for k, v in parts.items()}
+
+    def report(self) -> dict:
+        """The throughput fields a run's summary carries."""
+        return {"archs_per_hour": self.archs_per_hour, "overhead_frac": self.overhead_frac,
+                "time_per_arch_ms": self.per_arch_ms()}
+
 
 def anchor_job(config: NetworkConfig) -> tuple[str, dict]:
     """The anchor: DARTS V2 at ``config``, timed alongside every batch when anchoring is on.
 
     On a shared machine most of the eager-cpu noise is drift that slows all networks of a batch
     alike. The anchor's timing in each batch measures that drift, so each sample's ``extra`` keeps
-    it (``anchor_ms``) and ``gnnlat.profiles.load_records`` can divide it out.
+    it (``anchor_ms``) and ``workflows.records.load_records`` can divide it out.
     """
     return DARTS_V2.to_json(), config.to_dict()
 
 
+# ---- building networks ahead of time ------------------------------------------------------------
+
+
+def build_network(genotype_json: str, config: dict) -> Network:
+    return Network(Genotype.from_json(genotype_json), NetworkConfig.from_dict(config))
+
+
+class _TensorsOut(pickle.Pickler):
+    """Pickles a module with its tensors left out (collected in ``tensors``): the default pickling
+    of ~450 small tensors costs more than building the network again."""
+
+    def __init__(self, file: io.BytesIO):
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.tensors: list[torch.Tensor] = []
+        self._index: dict[int, int] = {}
+
+    def persistent_id(self, obj: object) -> tuple | None:
+        if not isinstance(obj, torch.Tensor):
+            return None
+        if id(obj) not in self._index:
+            self._index[id(obj)] = len(self.tensors)
+            self.tensors.append(obj)
+        return self._index[id(obj)], isinstance(obj, torch.nn.Parameter), obj.requires_grad
+
+
+class _TensorsIn(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, tensors: list[torch.Tensor]):
+        super().__init__(file)
+        self.tensors = tensors
+
+    def persistent_load(self, pid: tuple) -> torch.Tensor:
+        index, is_parameter, requires_grad = pid
+        t = self.tensors[index]
+        return torch.nn.Parameter(t, requires_grad=requires_grad) if is_parameter else t
+
+
+_ALIGN = 64  # bytes; every tensor of a packed network starts on such a boundary
+
+
+@dataclass
+class PackedNetwork:
+    """A built network as plain bytes: the module pickled without its tensors, and the tensors
+    in one buffer. Crosses a process boundary in one copy, unpacks faster than building."""
+
+    skeleton: bytes
+    layout: list[tuple[torch.dtype, tuple[int, ...], int]]  # dtype, shape, byte offset
+    data: bytes
+
+    @classmethod
+    def pack(cls, network: Network) -> "PackedNetwork":
+        f = io.BytesIO()
+        pickler = _TensorsOut(f)
+        pickler.dump(network)
+        layout, chunks, offset = [], [], 0
+        for t in pickler.tensors:
+            raw = t.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+            pad = -offset % _ALIGN
+            chunks += [b"\0" * pad, raw]
+            offset += pad
+            layout.append((t.dtype, tuple(t.shape), offset))
+            offset += len(raw)
+        return cls(f.getvalue(), layout, b"".join(chunks))
+
+    def unpack(self) -> Network:
+        buf = torch.frombuffer(bytearray(self.data), dtype=torch.uint8) if self.data else torch.empty(0, dtype=torch.uint8)
+        tensors = []
+        for dtype, shape, offset in self.layout:
+            n = torch.Size(shape).numel() * dtype.itemsize
+            tensors.append(buf[offset:offset + n].view(dtype).view(shape))
+        return _TensorsIn(io.BytesIO(self.skeleton), tensors).load()
+
+
+def pack_network(genotype_json: str, config: dict) -> PackedNetwork:
+    """Worker task: build one network and pack it for the trip back."""
+    return PackedNetwork.pack(build_network(genotype_json, config))
+
+
+def _worker_init() -> None:
+    # One thread per builder, and Ctrl-C (or `timeout -s INT`) is the parent's to handle: it stops
+    # the run and shuts the pool down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+
+
+def default_build_workers(backend: str) -> int:
+    """Builder processes for ``backend``: only triton gets them. A GPU timing keeps one host core
+    busy and leaves the others idle; on the CPU backends a builder would compete with the timed
+    network for the cores (two on the reference VM) and disturb its timing."""
+    if backend not in PREFETCH_BACKENDS:
+        return 0
+    return max(1, min(MAX_BUILD_WORKERS, (os.cpu_count() or 2) - 1))
+
+
+class NetworkBuilder:
+    """Builds the networks of a batch: inline, right before they are timed (``workers=0``, the CPU
+    backends' way), or ahead of time in worker processes ("spawn": no CUDA state is forked) while
+    the batch before is timed. ``submit`` returns a callable that yields the networks in order."""
+
+    def __init__(self, workers: int = 0):
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def submit(self, specs: Sequence[Spec]) -> Callable[[], list[Network]]:
+        specs = list(specs)
+        if self.workers == 0:
+            return lambda: [build_network(g, c) for g, c in specs]
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_worker_init)
+        futures: list[Future] = [self._pool.submit(pack_network, g, c) for g, c in specs]
+        return lambda: [f.result().unpack() for f in futures]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> "NetworkBuilder":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# ---- timing batches into the store --------------------------------------------------------------
+
+_SAMPLE_STATS = ("latency_ms", "median_ms", "p90_ms", "cv", "rounds", "reps", "round_spread", "noisy")
+
+
 def to_sample(genotype_json: str, config: dict, timing: Timing, timer: Timer, fp: dict, kind: str,
               extra: dict | None = None) -> Sample:
-    stats = {k: v for k, v in timing.to_dict().items() if k != "round_minima"}
+    stats = {k: getattr(timing, k) for k in _SAMPLE_STATS}
     return Sample(genotype_json=genotype_json, config=config, backend=timer.backend, **stats,
                   fingerprint=fp, kind=kind, extra={"round_minima": timing.round_minima, **(extra or {})})
 
 
 def timed_window_s(timings: list[Timing]) -> float:
-    # Sum of the per-round timed runs: latency x reps x rounds is a close lower bound; the median
-    # x runs is the better estimate of the time actually spent inside the timed calls.
-    return sum(t.median_ms * max(t.reps, 1) * t.rounds for t in timings) / 1e3
+    """Seconds spent inside timed runs: the sum of every run of every round (retries included)."""
+    return sum(t.timed_ms for t in timings) / 1e3
 
 
 def time_into_store(store: ProfileStore, timer: Timer, fp: dict, jobs: list[tuple[str, dict, str]],
-                    stats: ProfileStats, anchor: tuple[str, dict] | None = None) -> None:
+                    stats: ProfileStats, anchor: tuple[str, dict] | None = None,
+                    networks: Callable[[], list[Network]] | None = None) -> list[Sample]:
     """Time ``(genotype_json, config, kind)`` jobs together in interleaved rounds and store them as
-    one transaction (a kill loses at most this batch); adds the batch to ``stats``.
+    one transaction (a kill loses at most this batch); adds the batch to ``stats`` (not its wall
+    time: the caller's loop measures that) and returns the samples stored.
 
     With an ``anchor`` (genotype_json, config) it is timed in the same rounds; every stored sample
-    then records the anchor's latency, its key and a batch id in ``extra``.
+    then records the anchor's latency, its key and a batch id in ``extra``. ``networks`` yields the
+    built networks of the jobs, then the anchor's (e.g. prefetched by a :class:`NetworkBuilder`);
+    by default they are built here, right before they are timed.
     """
     t0 = time.perf_counter()
     specs = [(g, c) for g, c, _ in jobs] + ([anchor] if anchor else [])
-    nets = [Network(Genotype.from_json(g), NetworkConfig.from_dict(c)) for g, c in specs]
-    timings = timer.time_many(nets)
+    nets = networks() if networks else [build_network(g, c) for g, c in specs]
+    stats.build_s += time.perf_counter() - t0
+    phases = PhaseTimes()
+    timings = timer.time_many(nets, phases)
+    del nets
+    t1 = time.perf_counter()
     extra = {}
     if anchor:
         extra = {"anchor_ms": timings[-1].latency_ms, "anchor_key": arch_key(*anchor),
                  "batch": uuid.uuid4().hex[:12]}
-    store.add([to_sample(g, c, t, timer, fp, kind, extra) for (g, c, kind), t in zip(jobs, timings)])
+    samples = [to_sample(g, c, t, timer, fp, kind, extra) for (g, c, kind), t in zip(jobs, timings)]
+    store.add(samples)
+    stats.store_s += time.perf_counter() - t1
     stats.timed += len(jobs)
-    stats.wall_s += time.perf_counter() - t0
     stats.timed_s += timed_window_s(timings[:len(jobs)])
+    stats.anchor_s += timed_window_s(timings[len(jobs):])
+    stats.prep_s += phases.prep_s
+    stats.warmup_s += phases.warmup_s
+    return samples
+
+
+@dataclass
+class _Primaries:
+    """This device's primaries: their keys, and the samples in insertion order (repeat candidates).
+
+    Read in full once, then extended with what this run stores; read again only when the store's
+    count says another writer added some. Re-reading every sample once per batch made a run O(n²).
+    """
+
+    keys: set[str]
+    samples: list[Sample]
+
+    @classmethod
+    def read(cls, store: ProfileStore, backend: str, fp_id: str) -> "_Primaries":
+        samples = store.samples(backend, fp_id)
+        return cls({s.arch_key for s in samples}, samples)
+
+    def extend(self, stored: list[Sample], store: ProfileStore, backend: str, fp_id: str) -> "_Primaries":
+        for s in stored:
+            if s.kind == "primary" and s.arch_key not in self.keys:
+                self.keys.add(s.arch_key)
+                self.samples.append(s)
+        # Keys stored are unique per (backend, device) and ours are all in the store, so equal
+        # counts mean equal sets.
+        if store.count(backend, fp_id) != len(self.keys):
+            return _Primaries.read(store, backend, fp_id)
+        return self
 
 
 def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int], None] | None = None,
                 stats: ProfileStats | None = None) -> dict:
-    """Fill ``cfg.out`` up to ``cfg.n`` primary samples for this timer's device; returns a summary."""
+    """Fill ``cfg.out`` up to ``cfg.n`` primary samples for this timer's device; returns a summary.
+
+    One batch ahead is always planned (and, with builder processes, being built) while the current
+    one is timed; repeats are picked right before their batch is timed, from what is stored then,
+    so the profile's content is the same with any number of builders.
+    """
     stats = stats or ProfileStats()
+    workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend)
     fp = timer.fingerprint()
+    fp_id = fingerprint_id(fp)
     rng = random.Random(f"repeats-{cfg.seed}")
-    with ProfileStore(cfg.out) as store:
-        fp_id = fingerprint_id(fp)
-        done = store.primary_keys(timer.backend, fp_id)
+    anchor = anchor_job(cfg.config) if cfg.anchor else None
+    t_start = time.perf_counter()
+    with ProfileStore(cfg.out) as store, NetworkBuilder(workers) as builder:
+        done = _Primaries.read(store, timer.backend, fp_id)
         stream = architecture_stream(cfg)
         if progress:
-            progress(len(done), cfg.n)
-        while len(done) < cfg.n:
-            batch = _next_batch(stream, done, cfg.batch_archs, cfg.n - len(done))
-            repeats = _pick_repeats(store, timer.backend, fp_id, cfg, rng)
-            time_into_store(store, timer, fp, [(g.to_json(), c.to_dict(), "primary") for g, c in batch]
-                            + [(s.genotype_json, s.config, "repeat") for s in repeats], stats,
-                            anchor_job(cfg.config) if cfg.anchor else None)
+            progress(len(done.keys), cfg.n)
+        plan = _Plan.next(stream, done.keys, set(), cfg, builder, anchor)
+        while plan.batch:
+            t0 = time.perf_counter()
+            repeats = _pick_repeats(store, timer.backend, fp_id, done.samples, cfg, rng)
+            stats.store_s += time.perf_counter() - t0
+            # The repeat's network is submitted before the next batch's, so it is built first.
+            networks = plan.networks(builder, [(s.genotype_json, s.config) for s in repeats])
+            ahead = _Plan.next(stream, done.keys, plan.keys(), cfg, builder, anchor)
+            jobs = [(g.to_json(), c.to_dict(), "primary") for g, c in plan.batch]
+            jobs += [(s.genotype_json, s.config, "repeat") for s in repeats]
+            stored = time_into_store(store, timer, fp, jobs, stats, anchor, networks)
+            t0 = time.perf_counter()
             # The store also holds what another process may have added to the same file.
-            done |= store.primary_keys(timer.backend, fp_id)
+            done = done.extend(stored, store, timer.backend, fp_id)
+            stats.store_s += time.perf_counter() - t0
             if progress:
-                progress(len(done), cfg.n)
+                progress(len(done.keys), cfg.n)
+            plan = ahead.still_due(done.keys, cfg.n) or _Plan.next(stream, done.keys, set(), cfg, builder, anchor)
         summary = store.summary()
-    summary.update(archs_per_hour=stats.archs_per_hour, overhead_frac=stats.overhead_frac,
-                   fingerprint_id=fp_id)
+    stats.wall_s += time.perf_counter() - t_start
+    summary.update(**stats.report(), fingerprint_id=fp_id, build_workers=workers)
     return summary
+
+
+@dataclass
+class _Plan:
+    """A batch of new architectures chosen ahead of its timing, and its networks in the making."""
+
+    batch: list[tuple[Genotype, NetworkConfig]]
+    pending: Callable[[], list[Network]] | None  # the batch's networks, then the anchor's
+    anchored: bool
+
+    @classmethod
+    def next(cls, stream, done: set[str], planned: set[str], cfg: ProfileConfig, builder: NetworkBuilder,
+             anchor: Spec | None) -> "_Plan":
+        batch = _next_batch(stream, done | planned, cfg.batch_archs, cfg.n - len(done) - len(planned))
+        specs = [(g.to_json(), c.to_dict()) for g, c in batch] + ([anchor] if anchor and batch else [])
+        return cls(batch, builder.submit(specs) if batch else None, anchor is not None)
+
+    def keys(self) -> set[str]:
+        return {arch_key(g.to_json(), c.to_dict()) for g, c in self.batch}
+
+    def still_due(self, done: set[str], n: int) -> "_Plan | None":
+        """This plan minus what another writer stored meanwhile (None when nothing is left)."""
+        room = n - len(done)
+        keep = [i for i, (g, c) in enumerate(self.batch) if arch_key(g.to_json(), c.to_dict()) not in done][:max(room, 0)]
+        if not keep:
+            return None
+        if len(keep) == len(self.batch):
+            return self
+        pending, anchored = self.pending, self.anchored
+
+        def kept() -> list[Network]:
+            nets = pending()
+            return [nets[i] for i in keep] + (nets[-1:] if anchored else [])
+
+        return _Plan([self.batch[i] for i in keep], kept, anchored)
+
+    def networks(self, builder: NetworkBuilder, extra: list[Spec]) -> Callable[[], list[Network]]:
+        """The batch's networks, then those of ``extra`` jobs (repeats), then the anchor's."""
+        pending, anchored = self.pending, self.anchored
+        more = builder.submit(extra) if extra else (lambda: [])
+
+        def collect() -> list[Network]:
+            nets = pending()
+            tail = nets[-1:] if anchored else []
+            return nets[:len(nets) - len(tail)] + more() + tail
+
+        return collect
 
 
 def _next_batch(stream, done: set[str], size: int, remaining: int) -> list[tuple[Genotype, NetworkConfig]]:
@@ -172,14 +447,13 @@ def _next_batch(stream, done: set[str], size: int, remaining: int) -> list[tuple
     return batch
 
 
-def _pick_repeats(store: ProfileStore, backend: str, fp_id: str, cfg: ProfileConfig,
+def _pick_repeats(store: ProfileStore, backend: str, fp_id: str, primaries: list[Sample], cfg: ProfileConfig,
                   rng: random.Random) -> list[Sample]:
     """At most one repeat per batch, once the repeats fall behind ``repeat_frac`` of the primaries,
-    chosen among samples at least ``repeat_delay`` primaries old (not right away)."""
-    primaries = store.count(backend, fp_id)
-    if cfg.repeat_frac <= 0 or primaries <= cfg.repeat_delay:
+    chosen among samples at least ``repeat_delay`` primaries old (not right away). ``primaries``
+    is this device's in insertion order (kept by the caller, so no batch reads them all)."""
+    if cfg.repeat_frac <= 0 or len(primaries) <= cfg.repeat_delay:
         return []
-    if store.count(backend, fp_id, kind="repeat") >= cfg.repeat_frac * primaries:
+    if store.count(backend, fp_id, kind="repeat") >= cfg.repeat_frac * len(primaries):
         return []
-    old = store.samples(backend, fp_id)[: primaries - cfg.repeat_delay]
-    return [rng.choice(old)]
+    return [rng.choice(primaries[: len(primaries) - cfg.repeat_delay])]

@@ -3,7 +3,7 @@
 A profile's latency is a minimum over interleaved rounds, so interference can only make it too
 slow. On a shared machine a burst that outlasts all rounds of one measurement still inflates it;
 timing the same architecture again later, in another burst pattern, gives the labels of
-``gnnlat.profiles.load_records`` more to work with: the minimum over all timings, or, with the
+``workflows.records.load_records`` more to work with: the minimum over all timings, or, with the
 anchor timed in every batch (the default), the median of the drift-corrected timings. Each
 re-timing is stored as a *repeat* sample, so it also adds to the profile's noise-floor estimate.
 
@@ -12,18 +12,20 @@ from the store on every start: a killed run resumes where it stopped and never r
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from gnnlat.errors import GnnlatError
 from gnnlat.network import NetworkConfig
-from harness.profile import ProfileStats, anchor_job, time_into_store
+from harness.profile import NetworkBuilder, ProfileStats, anchor_job, default_build_workers, time_into_store
 from harness.store import ProfileStore, Sample, fingerprint_id
 from harness.timers import Timer
 
 PARTS = ("all", "fixed", "vary")
 
 
-class RetimeError(ValueError):
+class RetimeError(GnnlatError, ValueError):
     """A re-timing request that cannot be served (no primaries of this device, bad options)."""
 
 
@@ -35,6 +37,7 @@ class RetimeConfig:
     config: NetworkConfig = field(default_factory=NetworkConfig)
     batch_archs: int = 4  # networks timed together in interleaved rounds
     anchor: bool = True  # time the anchor network (DARTS V2 at ``config``) in every batch
+    build_workers: int | None = None  # processes building networks ahead; None: default_build_workers
 
     def __post_init__(self) -> None:
         if self.times < 1:
@@ -43,6 +46,8 @@ class RetimeConfig:
             raise RetimeError(f"--part must be one of {', '.join(PARTS)}, got {self.part!r}")
         if self.batch_archs < 1:
             raise RetimeError("batch_archs must be at least 1")
+        if self.build_workers is not None and self.build_workers < 0:
+            raise RetimeError(f"build_workers must be >= 0, got {self.build_workers}")
 
 
 def _in_part(s: Sample, cfg: RetimeConfig) -> bool:
@@ -63,11 +68,17 @@ def retime_targets(store: ProfileStore, backend: str, fp_id: str, cfg: RetimeCon
 
 def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], None] | None = None,
                stats: ProfileStats | None = None) -> dict:
-    """Add repeats until every selected primary of this timer's device has ``cfg.times``."""
+    """Add repeats until every selected primary of this timer's device has ``cfg.times``.
+
+    The work list is known up front, so with builder processes (triton) the next batch's networks
+    are built while the current one is timed."""
     stats = stats or ProfileStats()
+    workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend)
     fp = timer.fingerprint()
     fp_id = fingerprint_id(fp)
-    with ProfileStore(cfg.path, create=False) as store:
+    anchor = anchor_job(cfg.config) if cfg.anchor else None
+    t_start = time.perf_counter()
+    with ProfileStore(cfg.path, create=False) as store, NetworkBuilder(workers) as builder:
         todo, selected = retime_targets(store, timer.backend, fp_id, cfg)
         if selected == 0:
             where = "" if cfg.part == "all" else f" in the {cfg.part} part"
@@ -75,13 +86,17 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
                               f"(fingerprint {fp_id}); re-timing needs the device that profiled it")
         if progress:
             progress(0, len(todo))
-        for start in range(0, len(todo), cfg.batch_archs):
-            batch = todo[start:start + cfg.batch_archs]
+        batches = [todo[i:i + cfg.batch_archs] for i in range(0, len(todo), cfg.batch_archs)]
+        specs = [[(s.genotype_json, s.config) for s in b] + ([anchor] if anchor else []) for b in batches]
+        pending = builder.submit(specs[0]) if batches else None
+        for k, batch in enumerate(batches):
+            networks, pending = pending, builder.submit(specs[k + 1]) if k + 1 < len(batches) else None
             time_into_store(store, timer, fp, [(s.genotype_json, s.config, "repeat") for s in batch], stats,
-                            anchor_job(cfg.config) if cfg.anchor else None)
+                            anchor, networks)
             if progress:
-                progress(start + len(batch), len(todo))
+                progress(k * cfg.batch_archs + len(batch), len(todo))
         summary = store.summary()
-    summary.update(retimed=len(todo), selected=selected, archs_per_hour=stats.archs_per_hour,
-                   overhead_frac=stats.overhead_frac, fingerprint_id=fp_id)
+    stats.wall_s += time.perf_counter() - t_start
+    summary.update(retimed=len(todo), selected=selected, **stats.report(), fingerprint_id=fp_id,
+                   build_workers=workers)
     return summary

@@ -16,7 +16,6 @@ it is imported by light tools (summaries, predictor training) and by profiler su
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import numbers
@@ -29,6 +28,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
+
+from gnnlat.errors import GnnlatError
+from gnnlat.identity import arch_key, canonical_json, short_hash
 
 SCHEMA_VERSION = 1
 FORMAT_NAME = "gnnlat-profile"
@@ -72,27 +74,13 @@ _SELECT_SAMPLE = (f"SELECT s.id, {', '.join('s.' + c for c in _SAMPLE_COLUMNS)},
                   "FROM samples s JOIN fingerprints f ON f.id = s.fingerprint_id")
 
 
-class ProfileStoreError(Exception):
+class ProfileStoreError(GnnlatError):
     """A file that cannot be used as a profile: missing, not a profile, corrupt, or a newer schema."""
-
-
-def canonical_json(value: Any) -> str:
-    """Stable JSON (sorted keys, no spaces, no NaN): the form every hash in this module is taken of."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def _short_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def fingerprint_id(fp: dict) -> str:
     """Identifier of a device fingerprint: ``sha256(canonical_json(fp))[:16]``."""
-    return _short_hash(canonical_json(fp))
-
-
-def arch_key(genotype_json: str, config: dict) -> str:
-    """Identifier of an architecture at one network size: ``sha256(genotype_json | config)[:16]``."""
-    return _short_hash(genotype_json + "|" + canonical_json(config))
+    return short_hash(canonical_json(fp))
 
 
 @dataclass

@@ -6,6 +6,9 @@ over rounds (a burst then costs a few rounds a little, not one network a lot). T
 coefficient of variation and the spread of the per-round minima are kept as well. When the two
 lowest round minima disagree by more than ``agree_tol`` the network is re-timed (bounded) and
 flagged ``noisy`` if they still disagree.
+
+Every CUDA call the triton path makes goes through one seam, :class:`CudaOps` (module attribute
+``CUDA``), so the whole GPU path can run, and be tested, on a machine without one (:class:`HostCuda`).
 """
 from __future__ import annotations
 
@@ -14,11 +17,12 @@ import time
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
+from gnnlat.errors import GnnlatError
 from gnnlat.network import Network
 from harness.fingerprint import fingerprint
 
@@ -26,8 +30,12 @@ BACKENDS = ("cpu", "onnxruntime", "triton")
 ONNX_OPSET = 17
 
 
-class TimerError(RuntimeError):
+class TimerError(GnnlatError, RuntimeError):
     """The backend cannot run here (missing CUDA or runtime) or a measurement failed."""
+
+
+class TimerConfigError(TimerError, ValueError):
+    """Bad timer input: settings, thread count or backend name."""
 
 
 @dataclass(frozen=True)
@@ -42,14 +50,18 @@ class TimerSettings:
 
     def __post_init__(self) -> None:
         if self.rounds < 2 or self.min_reps < 1 or self.max_reps < self.min_reps:
-            raise ValueError("timer settings need rounds >= 2 and 1 <= min_reps <= max_reps")
+            raise TimerConfigError("timer settings need rounds >= 2 and 1 <= min_reps <= max_reps")
         if not (self.round_ms > 0 and self.warmup_ms >= 0 and self.agree_tol > 0):
-            raise ValueError("timer settings need round_ms > 0, warmup_ms >= 0, agree_tol > 0")
+            raise TimerConfigError("timer settings need round_ms > 0, warmup_ms >= 0, agree_tol > 0")
 
 
 @dataclass
 class Timing:
-    """One network's measurement; ``latency_ms`` is the robust statistic profiles store."""
+    """One network's measurement; ``latency_ms`` is the robust statistic profiles store.
+
+    ``reps`` is the number of timed runs in each round (the fewest, where a benchmark call sized
+    its rounds itself); ``timed_ms`` is the sum of every timed run, the timed window.
+    """
 
     latency_ms: float
     median_ms: float
@@ -60,6 +72,7 @@ class Timing:
     round_spread: float
     noisy: bool
     round_minima: list[float] = field(default_factory=list)
+    timed_ms: float = 0.0
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -82,7 +95,92 @@ def summarize(runs: list[list[float]], reps: int, agree_tol: float) -> Timing:
         round_spread=float((minima[-1] - lo) / lo),
         noisy=bool((minima[1] - lo) / lo > agree_tol),
         round_minima=[float(m) for m in minima],
+        timed_ms=float(all_runs.sum()),
     )
+
+
+@dataclass
+class PhaseTimes:
+    """Wall seconds a timer spent per phase, summed over ``time_many`` calls (profiling reports
+    where the time goes per architecture)."""
+
+    prep_s: float = 0.0  # prepare(): eval mode, move to the device, ONNX export and session
+    warmup_s: float = 0.0  # untimed runs: calibration, warm-up, a benchmark call's own estimates
+    timed_s: float = 0.0  # the timed runs themselves
+
+
+# ---- the CUDA seam ------------------------------------------------------------------------------
+
+
+class CudaOps:
+    """Every CUDA call the triton path makes, in one place, so tests can run the same path on the
+    host (:class:`HostCuda`) and be sure no other CUDA call hides elsewhere."""
+
+    def available(self) -> bool:
+        return torch.cuda.is_available()
+
+    def to_device(self, x: Any) -> Any:
+        """Move a module or tensor to the GPU."""
+        return x.cuda()
+
+    def synchronize(self) -> None:
+        torch.cuda.synchronize()
+
+    def do_bench(self, fn: Callable[[], object], warmup_ms: float, rep_ms: float) -> list[float]:
+        """One benchmark round: every timed run of ``fn`` (ms), CUDA events, L2 flushed between runs."""
+        try:
+            from triton.testing import do_bench
+        except ImportError as exc:
+            raise TimerError(f"the triton backend needs triton: {exc}") from None
+        return [float(t) for t in do_bench(fn, warmup=warmup_ms, rep=rep_ms, return_mode="all")]
+
+    def describe(self) -> dict:
+        """The GPU facts a device fingerprint records (the keys are fixed: ids of old profiles hold)."""
+        return {"gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda,
+                "capability": list(torch.cuda.get_device_capability())}
+
+
+CUDA = CudaOps()  # the seam the triton path uses; tests swap it (monkeypatch) for HostCuda()
+
+
+def host_do_bench(fn: Callable[[], object], warmup_ms: float, rep_ms: float) -> list[float]:
+    """``triton.testing.do_bench(fn, warmup, rep, return_mode="all")`` on the host clock: one call,
+    a five-run estimate, warm-up and repetition counts sized from it, each run timed on its own."""
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(5):
+        fn()
+    estimate_ms = max((time.perf_counter() - t0) * 1e3 / 5, 1e-6)
+    for _ in range(max(1, int(warmup_ms / estimate_ms))):
+        fn()
+    runs = []
+    for _ in range(max(1, int(rep_ms / estimate_ms))):
+        t0 = time.perf_counter()
+        fn()
+        runs.append((time.perf_counter() - t0) * 1e3)
+    return runs
+
+
+class HostCuda(CudaOps):
+    """A stand-in GPU that is the host: no CUDA call, real timings of the network on the CPU."""
+
+    def available(self) -> bool:
+        return True
+
+    def to_device(self, x: Any) -> Any:
+        return x
+
+    def synchronize(self) -> None:
+        pass
+
+    def do_bench(self, fn: Callable[[], object], warmup_ms: float, rep_ms: float) -> list[float]:
+        return host_do_bench(fn, warmup_ms, rep_ms)
+
+    def describe(self) -> dict:
+        return {"gpu": "host stand-in", "cuda": None, "capability": None}
+
+
+# ---- timers -------------------------------------------------------------------------------------
 
 
 class Timer(ABC):
@@ -92,7 +190,7 @@ class Timer(ABC):
 
     def __init__(self, threads: int = 1, settings: TimerSettings = TimerSettings()):
         if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
+            raise TimerConfigError(f"threads must be >= 1, got {threads}")
         self.threads = threads
         self.settings = settings
 
@@ -124,28 +222,44 @@ class Timer(ABC):
         per_run_ms = (time.perf_counter() - t0) * 1e3 / n
         return int(min(s.max_reps, max(s.min_reps, round(s.round_ms / per_run_ms))))
 
-    def time_many(self, networks: Sequence[Network]) -> list[Timing]:
-        """Time a small batch of networks in interleaved rounds; one Timing each."""
+    def time_many(self, networks: Sequence[Network], phases: PhaseTimes | None = None) -> list[Timing]:
+        """Time a small batch of networks in interleaved rounds; one Timing each. ``phases``, when
+        given, accumulates where the wall time went."""
+        phases = phases if phases is not None else PhaseTimes()
         with self._session():
+            t0 = time.perf_counter()
             fns = [self.prepare(n) for n in networks]
+            t1 = time.perf_counter()
             reps = [self._reps_for(f) for f in fns]
+            phases.prep_s += t1 - t0
+            phases.warmup_s += time.perf_counter() - t1
             runs: list[list[list[float]]] = [[] for _ in fns]
-            self._interleave(fns, reps, runs, range(len(fns)))
+            self._interleave(fns, reps, runs, range(len(fns)), phases)
             tol = self.settings.agree_tol
             for _ in range(self.settings.max_retries):
-                redo = [i for i in range(len(fns)) if summarize(runs[i], reps[i], tol).noisy]
+                redo = [i for i in range(len(fns)) if self._summarize(runs[i]).noisy]
                 if not redo:
                     break
-                self._interleave(fns, reps, runs, redo)
-        return [summarize(r, k, tol) for r, k in zip(runs, reps)]
+                self._interleave(fns, reps, runs, redo, phases)
+        return [self._summarize(r) for r in runs]
 
-    def _interleave(self, fns, reps, runs, which) -> None:
+    def _summarize(self, runs: list[list[float]]) -> Timing:
+        # Timed runs per round as they happened: what was asked for on the CPU backends, what
+        # do_bench chose (at least one) on triton.
+        return summarize(runs, min(len(r) for r in runs), self.settings.agree_tol)
+
+    def _interleave(self, fns, reps, runs, which, phases: PhaseTimes) -> None:
         which = list(which)
         for r in range(self.settings.rounds):
             # Rotate the order so no network always runs right after a particular other one.
             k = r % len(which)
             for i in which[k:] + which[:k]:
-                runs[i].append(self.clock(fns[i], reps[i]))
+                t0 = time.perf_counter()
+                got = self.clock(fns[i], reps[i])
+                wall, timed = time.perf_counter() - t0, sum(got) / 1e3
+                phases.timed_s += min(timed, wall)
+                phases.warmup_s += max(wall - timed, 0.0)
+                runs[i].append(got)
 
     def _session(self):
         return _ThreadScope(self.threads)
@@ -234,22 +348,32 @@ class TritonTimer(Timer):
     """CUDA timing with ``triton.testing.do_bench`` (CUDA events, L2 flushed between runs).
 
     Each round is one do_bench call with ``return_mode="all"``, so the same round-minimum statistic
-    applies as on the CPU backends.
+    applies as on the CPU backends; ``reps`` records how many timed runs do_bench made per round.
+    All CUDA calls go through ``cuda`` (default: the module's ``CUDA`` seam at construction).
+
+    The defaults are sized for a GPU: CUDA-event timings on a dedicated GPU are far less noisy than
+    wall times on a shared CPU, so three short rounds (~5 ms of timed runs; do_bench adds at least
+    seven untimed runs of its own per round) settle the minimum, and each millisecond saved per
+    round is throughput.
     """
 
     backend = "triton"
-    default_settings = TimerSettings(round_ms=25.0, warmup_ms=25.0)
+    default_settings = TimerSettings(rounds=3, round_ms=5.0, warmup_ms=1.0)
 
-    def __init__(self, threads: int = 1, settings: TimerSettings = default_settings):
+    def __init__(self, threads: int = 1, settings: TimerSettings = default_settings,
+                 cuda: CudaOps | None = None):
         super().__init__(threads, settings)
-        if not torch.cuda.is_available():
+        self.cuda = cuda if cuda is not None else CUDA
+        if not self.cuda.available():
             raise TimerError("the triton backend needs a CUDA GPU; none is available here "
                              "(use --backend onnxruntime or cpu)")
-        import triton.testing  # noqa: F401
+
+    def fingerprint(self) -> dict:
+        return fingerprint(self.backend, self.threads, gpu=self.cuda.describe())
 
     def prepare(self, network: Network) -> Callable[[], object]:
-        model = network.eval().cuda()
-        x = network.example_input().cuda()
+        model = self.cuda.to_device(network.eval())
+        x = self.cuda.to_device(network.example_input())
 
         def run() -> object:
             with torch.inference_mode():
@@ -258,19 +382,18 @@ class TritonTimer(Timer):
         return run
 
     def _reps_for(self, fn: Callable[[], object]) -> int:
+        # One run to allocate and pick kernels; do_bench sizes each round's timed runs itself.
         fn()
-        torch.cuda.synchronize()
-        return 0  # do_bench sizes its own repetitions from round_ms
+        self.cuda.synchronize()
+        return 1
 
     def clock(self, fn: Callable[[], object], reps: int) -> list[float]:
-        from triton.testing import do_bench
-
-        return list(do_bench(fn, warmup=self.settings.warmup_ms, rep=self.settings.round_ms, return_mode="all"))
+        return self.cuda.do_bench(fn, self.settings.warmup_ms, self.settings.round_ms)
 
 
 def resolve_backend(backend: str) -> str:
     if backend == "auto":
-        return "triton" if torch.cuda.is_available() else "onnxruntime"
+        return "triton" if CUDA.available() else "onnxruntime"
     return backend
 
 
@@ -279,8 +402,13 @@ def make_timer(backend: str = "auto", threads: int = 1, settings: TimerSettings 
     backend = resolve_backend(backend)
     classes = {"cpu": CpuTimer, "onnxruntime": OnnxRuntimeTimer, "triton": TritonTimer}
     if backend not in classes:
-        raise ValueError(f"unknown backend {backend!r}; choose auto, {', '.join(BACKENDS)}")
-    kwargs = {"threads": threads}
+        raise TimerConfigError(f"unknown backend {backend!r}; choose auto, {', '.join(BACKENDS)}")
+    kwargs: dict[str, Any] = {"threads": threads}
     if settings is not None:
         kwargs["settings"] = settings
     return classes[backend](**kwargs)
+
+
+def default_settings(backend: str) -> TimerSettings:
+    """The timer settings ``backend`` uses unless told otherwise (``auto`` resolved here)."""
+    return TritonTimer.default_settings if resolve_backend(backend) == "triton" else TimerSettings()

@@ -24,8 +24,10 @@ def invoke_json(*args: str) -> dict:
     return json.loads(res.stdout)
 
 
-def assert_clean_failure(res, *needles: str) -> None:
-    """Non-zero exit, a readable message, no Python traceback."""
+def assert_clean_failure(res, needle: str, *more: str) -> None:
+    """Non-zero exit, no Python traceback, and a message holding every (non-blank) needle."""
+    needles = (needle, *more)
+    assert all(n.strip() for n in needles), "a blank needle matches any output"
     assert res.exit_code != 0, res.output
     assert "Traceback" not in res.output
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)

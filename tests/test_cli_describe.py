@@ -7,7 +7,7 @@ from tests.cli_helpers import assert_clean_failure, invoke, invoke_json
 
 
 def test_describe_json_on_the_published_darts_cell(root):
-    out = invoke_json("describe", root / "examples" / "darts_v2.json")
+    out = invoke_json("describe", root / "gnnlat/shipped_data/examples" / "darts_v2.json")
     assert round(out["params_m"], 1) == 3.3
     assert out["macs_m"] > 400
     assert out["op_counts"]["normal"]["sep_conv_3x3"] == 5
@@ -17,8 +17,8 @@ def test_describe_json_on_the_published_darts_cell(root):
 def test_describe_text_forms_and_config(root):
     res = invoke("describe", DARTS_V2.to_darts(), "--C", "16", "--layers", "8")
     assert res.exit_code == 0 and "parameters" in res.output
-    small = invoke_json("describe", root / "examples" / "darts_v2.txt", "--C", "16", "--layers", "8")
-    big = invoke_json("describe", root / "examples" / "darts_v2.txt")
+    small = invoke_json("describe", root / "gnnlat/shipped_data/examples" / "darts_v2.txt", "--C", "16", "--layers", "8")
+    big = invoke_json("describe", root / "gnnlat/shipped_data/examples" / "darts_v2.txt")
     assert small["params_m"] < big["params_m"]
 
 
@@ -42,7 +42,7 @@ def test_describe_malformed_and_missing_files(tmp_path):
     empty.write_text("")
     assert_clean_failure(invoke("describe", empty), "empty")
     assert_clean_failure(invoke("describe", tmp_path / "nope.json"), "no such")
-    assert_clean_failure(invoke("describe", str(tmp_path)), "")
+    assert_clean_failure(invoke("describe", str(tmp_path)), f"no such genotype file: {tmp_path}")
 
 
 def test_describe_refuses_code_in_darts_text(tmp_path):

@@ -16,7 +16,7 @@ def _count(path, kind="primary"):
 
 
 def test_measure_json_keys(root):
-    out = invoke_json("measure", root / "examples" / "darts_v2.json", "--backend", "onnxruntime", *TINY, *FAST)
+    out = invoke_json("measure", root / "gnnlat/shipped_data/examples" / "darts_v2.json", "--backend", "onnxruntime", *TINY, *FAST)
     for key in ("latency_ms", "median_ms", "p90_ms", "cv", "backend"):
         assert key in out
     assert out["backend"] == "onnxruntime" and 0 < out["latency_ms"] <= out["median_ms"]
@@ -40,7 +40,8 @@ def test_profile_bad_input(tmp_path):
     assert_clean_failure(invoke("profile", "--n", "1", "--out", notdb, "--backend", "cpu", *TINY, *FAST),
                          "not a gnnlat profile")
     assert notdb.read_text() == "my precious notes\n" * 100  # nothing lost
-    assert_clean_failure(invoke("profile", "--n", "1", "--out", tmp_path / "x.db", "--backend", "gpu"), "")
+    assert_clean_failure(invoke("profile", "--n", "1", "--out", tmp_path / "x.db", "--backend", "gpu"),
+                         "invalid value for '--backend': 'gpu' is not one of")
     assert_clean_failure(invoke("profile", "--n", "1", "--out", tmp_path / "x.db", "--backend", "cpu",
                                 "--rounds", "1"), "rounds")
 
@@ -60,7 +61,7 @@ def test_info_bad_input(tmp_path):
 
 def test_measure_bad_input(root):
     assert_clean_failure(invoke("measure", "{not json", "--backend", "cpu"), "json")
-    assert_clean_failure(invoke("measure", root / "examples" / "darts_v2.json", "--backend", "cpu", "--C", "-2"), "C")
+    assert_clean_failure(invoke("measure", root / "gnnlat/shipped_data/examples" / "darts_v2.json", "--backend", "cpu", "--C", "-2"), "C")
 
 
 def test_profile_survives_kill_9_and_resumes_without_duplicates(tmp_path):
@@ -106,4 +107,5 @@ def test_retime_cli_resumes_and_fails_cleanly(tmp_path):
     assert_clean_failure(invoke("retime", "--profile", db, "--backend", "cpu", "--times", "0"), "--times")
     assert_clean_failure(invoke("retime", "--profile", db, "--backend", "cpu", "--threads", "2"), "no primaries")
     (tmp_path / "junk.db").write_bytes(b"not a database at all" * 10)
-    assert_clean_failure(invoke("retime", "--profile", tmp_path / "junk.db", "--backend", "cpu"))
+    assert_clean_failure(invoke("retime", "--profile", tmp_path / "junk.db", "--backend", "cpu"),
+                         "junk.db is not a gnnlat profile")

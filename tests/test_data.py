@@ -1,29 +1,11 @@
-import pickle
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from gnnlat.data import CIFAR10_MEAN, CIFAR10_STD, DataError, load_dataset
+from tests.fake_cifar import FIRST_TEST_RGB, write_batch, write_cifar10
 
 PER_BATCH = 30
-
-
-def write_cifar10(folder: Path, per_batch: int = PER_BATCH, seed: int = 0) -> Path:
-    """A tiny file set in the exact CIFAR-10 python format."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
-    for name in names:
-        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
-        labels = [int(v) for v in rng.integers(0, 10, size=per_batch)]
-        if name == "test_batch":  # first test image: R=255, G=0, B=128 everywhere
-            data[0, :1024], data[0, 1024:2048], data[0, 2048:] = 255, 0, 128
-        with (folder / name).open("wb") as fh:
-            pickle.dump({b"batch_label": name.encode(), b"data": data, b"labels": labels,
-                         b"filenames": [b"x.png"] * per_batch}, fh)
-    return folder
 
 
 # ---- digits ------------------------------------------------------------------------------
@@ -76,7 +58,7 @@ def test_cifar10_reads_pickled_batches(tmp_path):
     assert len(s.test) == PER_BATCH
     x, y = s.test.tensors
     assert x.shape == (PER_BATCH, 3, 32, 32) and x.dtype == torch.float32 and y.dtype == torch.int64
-    expected = [(v / 255 - m) / sd for v, m, sd in zip((255, 0, 128), CIFAR10_MEAN, CIFAR10_STD)]
+    expected = [(v / 255 - m) / sd for v, m, sd in zip(FIRST_TEST_RGB, CIFAR10_MEAN, CIFAR10_STD)]
     for c in range(3):  # channel order R, G, B and per-channel normalisation
         assert torch.allclose(x[0, c], torch.full((32, 32), expected[c]), atol=1e-5)
 
@@ -117,19 +99,12 @@ def test_cifar10_corrupt_batch(tmp_path):
 
 def test_cifar10_wrong_structure(tmp_path):
     root = write_cifar10(tmp_path / "b")
-    with (root / "test_batch").open("wb") as fh:
-        pickle.dump([1, 2, 3], fh)
+    write_batch(root / "test_batch", [1, 2, 3])
     with pytest.raises(DataError, match="not a dict"):
         load_dataset("cifar10", str(root))
-    with (root / "test_batch").open("wb") as fh:
-        pickle.dump({b"data": np.zeros((4, 100), np.uint8), b"labels": [0] * 4}, fh)
+    write_batch(root / "test_batch", {b"data": np.zeros((4, 100), np.uint8), b"labels": [0] * 4})
     with pytest.raises(DataError, match="N×3072"):
         load_dataset("cifar10", str(root))
-    with (root / "test_batch").open("wb") as fh:
-        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]}, fh)
+    write_batch(root / "test_batch", {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 10]})
     with pytest.raises(DataError, match="0..9"):
         load_dataset("cifar10", str(root))
-
-
-def test_data_error_is_value_error():
-    assert issubclass(DataError, ValueError)

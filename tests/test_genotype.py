@@ -270,8 +270,8 @@ def test_load_from_literal_strings() -> None:
 
 
 def test_load_example_files(root: Path) -> None:
-    assert load_genotype(str(root / "examples" / "darts_v2.json")) == DARTS_V2
-    assert load_genotype(str(root / "examples" / "darts_v2.txt")) == DARTS_V2
+    assert load_genotype(str(root / "gnnlat/shipped_data/examples" / "darts_v2.json")) == DARTS_V2
+    assert load_genotype(str(root / "gnnlat/shipped_data/examples" / "darts_v2.txt")) == DARTS_V2
 
 
 def test_load_missing_file(tmp_path: Path) -> None:

@@ -1,12 +1,16 @@
 import random
 
 import pytest
+import torch
 
 from gnnlat.network import NetworkConfig
-from harness.profile import (VARY_COST_LIMIT, ProfileConfig, ProfileStats, architecture_stream,
-                             run_profile, vary_config)
+from gnnlat.errors import GnnlatError
+from gnnlat.published import DARTS_V2
+from harness.profile import (VARY_COST_LIMIT, NetworkBuilder, PackedNetwork, ProfileConfig, ProfileStats,
+                             architecture_stream, build_network, default_build_workers, run_profile,
+                             timed_window_s, vary_config)
 from harness.store import ProfileStore
-from harness.timers import CpuTimer, TimerSettings
+from harness.timers import CpuTimer, TimerSettings, summarize
 
 TINY = NetworkConfig(C=4, layers=3, resolution=8)
 FAST = TimerSettings(rounds=2, round_ms=3.0, warmup_ms=1.0, max_retries=0)
@@ -66,5 +70,64 @@ def test_run_profile_fills_resumes_without_duplicates_and_repeats_later(tmp_path
 def test_profile_config_validation():
     with pytest.raises(ValueError, match="--n"):
         ProfileConfig(n=0, out="x")
+    with pytest.raises(GnnlatError, match="--n"):  # the CLI's one-line error
+        ProfileConfig(n=0, out="x")
+    with pytest.raises(ValueError, match="build_workers"):
+        ProfileConfig(n=1, out="x", build_workers=-1)
     with pytest.raises(ValueError, match="repeat-frac"):
         ProfileConfig(n=1, out="x", repeat_frac=2)
+
+
+def test_timed_window_is_the_sum_of_every_timed_run():
+    a = summarize([[1.0, 2.0], [1.5, 1.1]], reps=2, agree_tol=0.5)
+    b = summarize([[3.0], [3.0], [4.0]], reps=1, agree_tol=0.5)
+    assert timed_window_s([a, b]) == pytest.approx((5.6 + 10.0) / 1e3)
+
+
+def test_stats_split_the_wall_time_per_architecture(tmp_path):
+    stats = ProfileStats()
+    summary = run_profile(ProfileConfig(n=4, out=str(tmp_path / "p.db"), config=TINY, repeat_frac=0.0),
+                          CpuTimer(settings=FAST), stats=stats)
+    per = summary["time_per_arch_ms"]
+    assert per == stats.per_arch_ms() and summary["build_workers"] == 0  # cpu: built inline
+    assert all(v >= 0 for v in per.values()) and per["timed"] > 0 and per["anchor"] > 0 and per["build"] > 0
+    assert sum(v for k, v in per.items() if k != "total") == pytest.approx(per["total"])
+    assert per["total"] == pytest.approx(1e3 * stats.wall_s / 4)
+
+
+def test_picking_repeats_does_not_reread_the_profile_every_batch(tmp_path, monkeypatch):
+    reads = []
+    real = ProfileStore.samples
+    monkeypatch.setattr(ProfileStore, "samples", lambda self, *a, **k: reads.append(a) or real(self, *a, **k))
+    cfg = ProfileConfig(n=12, out=str(tmp_path / "p.db"), config=TINY, repeat_frac=0.5, repeat_delay=2,
+                        batch_archs=2, anchor=False)
+    summary = run_profile(cfg, CpuTimer(settings=FAST))
+    assert summary["repeats"] >= 3
+    assert len(reads) == 1  # once at the start; the run keeps its own list after that
+
+
+def test_default_build_workers_only_for_the_gpu():
+    assert default_build_workers("cpu") == default_build_workers("onnxruntime") == 0
+    assert default_build_workers("triton") >= 1
+
+
+def test_packed_network_unpacks_to_the_same_network():
+    torch.manual_seed(0)
+    net = build_network(DARTS_V2.to_json(), NetworkConfig(C=8, layers=5, resolution=16, batch=2).to_dict())
+    packed = PackedNetwork.pack(net)
+    back = packed.unpack()
+    assert type(back) is type(net) and back.config == net.config and back.genotype == net.genotype
+    assert [n for n, _ in back.named_parameters()] == [n for n, _ in net.named_parameters()]
+    assert all(isinstance(p, torch.nn.Parameter) and p.requires_grad for p in back.parameters())
+    for (name, a), (_, b) in zip(net.state_dict().items(), back.state_dict().items()):
+        assert a.dtype == b.dtype and torch.equal(a, b), name
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(back.eval()(x), net.eval()(x))
+
+
+def test_builder_inline_builds_lazily_in_order():
+    specs = [(DARTS_V2.to_json(), TINY.to_dict()), (DARTS_V2.to_json(), NetworkConfig(C=6, layers=3, resolution=8).to_dict())]
+    with NetworkBuilder(workers=0) as builder:
+        nets = builder.submit(specs)()
+    assert [n.config.C for n in nets] == [4, 6]

@@ -67,7 +67,7 @@ def test_published_round_trips(name: str) -> None:
 
 def test_examples_match_darts_v2(root: Path) -> None:
     for suffix in ("json", "txt"):
-        assert load_genotype(str(root / "examples" / f"darts_v2.{suffix}")) == DARTS_V2
+        assert load_genotype(str(root / "gnnlat/shipped_data/examples" / f"darts_v2.{suffix}")) == DARTS_V2
 
 
 def by_node(pairs: tuple) -> list[list]:

@@ -4,7 +4,7 @@ import statistics
 import pytest
 
 from gnnlat.network import NetworkConfig
-from gnnlat.profiles import ProfileError, load_records, noise_floor
+from workflows.records import ProfileError, load_records, noise_floor
 from gnnlat.published import DARTS_V2
 from harness.profile import ProfileConfig, run_profile
 from harness.retime import RetimeConfig, RetimeError, retime_targets, run_retime
@@ -66,10 +66,10 @@ def test_records_take_the_minimum_over_all_timings(profiled):
     for x in every:
         fastest[x.arch_key] = min(fastest.get(x.arch_key, float("inf")), x.latency_ms)
     primary = {x.arch_key: x.latency_ms for x in every if x.kind == "primary"}
-    records = {r.record_key: r.latency_ms for r in load_records(path, labels="min")}
-    alone = {r.record_key: r.latency_ms for r in load_records(path, use_repeats=False, labels="min")}
-    assert sorted(records.values()) == sorted(fastest.values())
-    assert sorted(alone.values()) == sorted(primary.values())
+    records = {r.key: r.latency_ms for r in load_records(path, labels="min")}
+    alone = {r.key: r.latency_ms for r in load_records(path, use_repeats=False, labels="min")}
+    assert records == fastest
+    assert alone == primary
     assert all(records[k] <= alone[k] for k in records)
 
 

@@ -7,8 +7,11 @@ import torch
 from gnnlat.genotype import load_genotype
 from gnnlat.network import NetworkConfig
 from gnnlat.operations import PRIMITIVES
-from gnnlat.search import (SearchConfig, SearchError, adapt_lambda, cap_skip_connect, derive_genotype_capped,
-                           genotype_latency, reference_latency, run_search, uniform_latency)
+from gnnlat.derive import cap_skip_connect, derive_genotype_capped
+from gnnlat.lambda_control import adapt_lambda
+from gnnlat.lat_ref import LatRefError, genotype_latency, reference_latency, uniform_latency
+from gnnlat.search import run_search
+from gnnlat.search_config import SearchConfig, SearchError
 from gnnlat.supernet import Supernet, derive_cell
 
 OP_COST_MS = {"none": 0.0, "max_pool_3x3": 0.3, "avg_pool_3x3": 0.3, "skip_connect": 0.1,
@@ -198,7 +201,7 @@ def test_reference_latency_modes():
     assert reference_latency(cost_latency, "uniform") == pytest.approx(uniform)
     # Every edge on `none` leaves only the fixed 1.0 ms: the cells' share is the rest.
     assert reference_latency(cost_latency, "cells") == pytest.approx(uniform - 1.0)
-    with pytest.raises(SearchError, match="lat_ref must be one of"):
+    with pytest.raises(LatRefError, match="lat_ref must be one of"):
         reference_latency(cost_latency, "median")
     with pytest.raises(SearchError, match="lat_ref must be one of"):
         SearchConfig(lat_ref="bogus").validate()
@@ -208,6 +211,6 @@ def test_reference_latency_rejects_a_predictor_that_gives_cells_no_latency():
     def flat(w_normal, w_reduce):
         return torch.tensor(2.0) + 0 * w_normal.sum()
 
-    with pytest.raises(SearchError, match="no latency"):
+    with pytest.raises(LatRefError, match="no latency"):
         reference_latency(flat, "cells")
     assert reference_latency(flat, "uniform") == pytest.approx(2.0)

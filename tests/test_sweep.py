@@ -5,7 +5,7 @@ import torch
 
 from gnnlat.genotype import Genotype
 from gnnlat.operations import PRIMITIVES
-from gnnlat.search import SearchConfig
+from gnnlat.search_config import SearchConfig
 from gnnlat.sweep import SweepError, pareto_front, remeasure_together, run_one, summarize_sweep
 from gnnlat.train import TrainConfig
 

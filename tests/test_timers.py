@@ -6,8 +6,9 @@ import torch
 
 from gnnlat.network import Network, NetworkConfig
 from gnnlat.published import DARTS_V2
-from harness.timers import (CpuTimer, OnnxRuntimeTimer, TimerError, TimerSettings, TritonTimer,
-                            export_onnx, make_timer, summarize)
+from gnnlat.errors import GnnlatError
+from harness.timers import (CpuTimer, HostCuda, OnnxRuntimeTimer, PhaseTimes, TimerError, TimerSettings,
+                            TritonTimer, export_onnx, make_timer, summarize)
 
 FAST = TimerSettings(rounds=3, round_ms=15.0, warmup_ms=5.0, max_retries=1)
 SMALL = NetworkConfig(C=8, layers=3, resolution=8)
@@ -34,6 +35,8 @@ def test_summarize_rejects_non_finite_or_non_positive(bad):
 
 def test_settings_validation():
     with pytest.raises(ValueError):
+        TimerSettings(rounds=1)
+    with pytest.raises(GnnlatError, match="rounds"):  # the CLI's one-line error
         TimerSettings(rounds=1)
     with pytest.raises(ValueError):
         TimerSettings(min_reps=5, max_reps=2)
@@ -88,11 +91,52 @@ def test_onnx_export_matches_pytorch_outputs():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
+class _RecordingHost(HostCuda):
+    """The host stand-in, remembering how many timed runs each do_bench call returned."""
+
+    def __init__(self):
+        self.lengths: list[int] = []
+
+    def do_bench(self, fn, warmup_ms, rep_ms):
+        runs = super().do_bench(fn, warmup_ms, rep_ms)
+        self.lengths.append(len(runs))
+        return runs
+
+
+def test_triton_timer_records_do_bench_runs_as_reps():
+    cuda = _RecordingHost()
+    settings = TimerSettings(rounds=3, round_ms=4.0, warmup_ms=1.0, max_retries=0)
+    timer = TritonTimer(settings=settings, cuda=cuda)
+    phases = PhaseTimes()
+    small, large = timer.time_many([Network(DARTS_V2, SMALL), Network(DARTS_V2, LARGE)], phases)
+    # Rounds interleave the two networks: calls alternate between them, the order rotating.
+    assert len(cuda.lengths) == 6
+    for t in (small, large):
+        assert t.rounds == 3 and t.reps >= 1 and t.reps in cuda.lengths
+        assert 0 < t.latency_ms <= t.median_ms and t.timed_ms >= t.reps * t.rounds * t.latency_ms
+    assert large.latency_ms > 3 * small.latency_ms
+    assert phases.timed_s == pytest.approx((small.timed_ms + large.timed_ms) / 1e3, rel=0.05)
+    assert phases.warmup_s > 0 and phases.prep_s > 0  # do_bench's own untimed runs count as warm-up
+
+
+def test_triton_fingerprint_reads_the_gpu_through_the_seam():
+    fp = TritonTimer(cuda=HostCuda()).fingerprint()
+    assert fp["backend"] == "triton" and fp["gpu"] == fp["device"] == "host stand-in"
+    assert {"triton", "cuda", "capability"} <= set(fp)
+
+
+def test_triton_defaults_are_sized_for_a_gpu():
+    gpu, cpu = TritonTimer.default_settings, TimerSettings()
+    assert gpu.rounds <= 3 and gpu.round_ms <= 10 and gpu.warmup_ms <= 5
+    assert gpu.rounds * gpu.round_ms < cpu.rounds * cpu.round_ms / 10
+
+
 @pytest.mark.gpu
 def test_triton_backend_times_on_cuda():
     timer = TritonTimer(settings=TimerSettings(rounds=3, round_ms=10, warmup_ms=5))
     small, large = timer.time_many([Network(DARTS_V2, SMALL), Network(DARTS_V2, NetworkConfig(C=48, layers=14, resolution=64, batch=32))])
     assert 0 < small.latency_ms < large.latency_ms
     assert small.latency_ms <= small.median_ms
+    assert small.reps >= 1 and large.reps >= 1 and small.timed_ms > 0
     fp = timer.fingerprint()
     assert fp["backend"] == "triton" and fp["gpu"] and fp["triton"]

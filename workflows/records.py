@@ -1,55 +1,26 @@
-"""Training records from profile stores (``harness.store``): the predictor's view of a profile.
+"""Training records from profile stores: where the harness's samples become the predictor's data.
 
-This is the only module of ``gnnlat`` that touches ``harness.store``; it turns stored samples into
-plain :class:`Record` objects (genotype, network config, latency) and validates them on the way.
+Stored samples (``harness.store``) become plain :class:`gnnlat.record.Record` objects (genotype,
+network config, latency label), validated on the way. This module sits above both packages: the
+predictor never reads a store, the store never knows about labels.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype, GenotypeError
-from gnnlat.network import NetworkConfig, SEARCH_CONFIG
+from gnnlat.network import NetworkConfig
+from gnnlat.record import LABELS, Record
+from harness.store import ProfileStore, ProfileStoreError
 
 
-class ProfileError(ValueError):
+class ProfileError(GnnlatError, ValueError):
     """A profile that cannot be read, or holds no usable training records."""
-
-
-@dataclass(frozen=True)
-class Record:
-    """One measured architecture: the unit the predictor trains and is scored on."""
-
-    genotype: Genotype
-    config: NetworkConfig
-    latency_ms: float
-    backend: str = "unknown"
-    fingerprint_id: str = "unknown"
-    fingerprint: dict = field(default_factory=dict, compare=False, hash=False)
-    label: str = "min"  # how latency_ms was made from the timings: min | anchored (load_records)
-
-    @property
-    def arch_key(self) -> str:
-        """Same genotype at the same config ⇒ same key (the unit of the train/validation split)."""
-        return self.genotype.to_json() + "|" + json.dumps(self.config.to_dict(), sort_keys=True)
-
-    @property
-    def record_key(self) -> str:
-        """Short stable id of (genotype, config): what a checkpoint stores to name its training set."""
-        return hashlib.sha256(self.arch_key.encode()).hexdigest()[:16]
-
-    @property
-    def config_key(self) -> str:
-        return json.dumps(self.config.to_dict(), sort_keys=True)
-
-
-LABELS = ("auto", "min", "anchored")
 
 
 def load_records(path: str | Path, backend: str | None = None, fingerprint_id: str | None = None,
@@ -126,9 +97,6 @@ def _timing_key(s) -> tuple:
 
 
 def _read_samples(path, backend, fingerprint_id, use_repeats) -> tuple[list, list]:
-    # Imported here so the predictor stays usable (loading, predicting) without the harness.
-    from harness.store import ProfileStore, ProfileStoreError
-
     try:
         with ProfileStore(path, create=False) as store:
             samples = store.samples(backend=backend, fingerprint_id=fingerprint_id, kind="primary")
@@ -153,8 +121,6 @@ def noise_floor(path: str | Path, backend: str | None = None, fingerprint_id: st
     ``min``: raw repeat vs primary (``ProfileStore.noise_floor``). ``anchored``: every later
     drift-corrected timing vs the first one of the same architecture.
     """
-    from harness.store import ProfileStore, ProfileStoreError
-
     if labels != "anchored":
         try:
             with ProfileStore(path, create=False) as store:
@@ -168,9 +134,11 @@ def noise_floor(path: str | Path, backend: str | None = None, fingerprint_id: st
     return {"n": len(diffs), "median": float(np.median(diffs)), "p90": float(np.percentile(diffs, 90))}
 
 
-def split_fixed_vary(records: Sequence[Record], config: NetworkConfig = SEARCH_CONFIG
-                     ) -> tuple[list[Record], list[Record]]:
-    """(records at ``config``, records at any other config): the fixed-config and the
-    ``--vary-config`` parts of a reference profile."""
-    fixed = [r for r in records if r.config == config]
-    return fixed, [r for r in records if r.config != config]
+def load_profiles(paths: Sequence[str | Path], backend: str | None = None, labels: str = "auto") -> list[Record]:
+    """Records of several profile stores together; they must share one backend (a predictor is
+    per backend)."""
+    records = [r for path in paths for r in load_records(path, backend=backend, labels=labels)]
+    backends = sorted({r.backend for r in records})
+    if len(backends) > 1:
+        raise ProfileError(f"profiles mix backends {backends}: choose one backend")
+    return records

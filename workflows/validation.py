@@ -1,4 +1,5 @@
-"""Validation report: the GNN and the op-count baseline scored on the same held-out samples."""
+"""Validation report: the GNN and the op-count baseline scored on the same held-out samples, next to
+the profile's noise floor (which needs the store, hence this module sits above both packages)."""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -7,19 +8,15 @@ import numpy as np
 
 from gnnlat.metrics import regression_metrics
 from gnnlat.predictor import LatencyPredictor, PredictorError
-from gnnlat.profiles import Record, noise_floor
-
-
-def held_out_records(predictor: LatencyPredictor, records: Sequence[Record]) -> list[Record]:
-    """Records the predictor never trained on (by the training keys stored in its checkpoint)."""
-    train_keys = set(predictor.meta.get("train_keys", []))
-    if not train_keys:
-        raise PredictorError("this predictor file records no training set; use --all to score every sample")
-    return [r for r in records if r.record_key not in train_keys]
+from gnnlat.record import Record
+from gnnlat.split import held_out_records
+from workflows.records import noise_floor
 
 
 def validate_predictor(predictor: LatencyPredictor, records: Sequence[Record], profiles: Sequence[str],
                        held_out: bool = True, plot: str | None = None) -> dict[str, Any]:
+    """Score on ``records`` (only the held-out side of the predictor's own split when
+    ``held_out``); the noise floor is the best-supported one among ``profiles``."""
     records = held_out_records(predictor, records) if held_out else list(records)
     if not records:
         raise PredictorError("no samples to score: every sample of the profile was used in training")

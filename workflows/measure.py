@@ -1,17 +1,16 @@
-"""The one place where gnnlat calls into the harness: measuring derived networks' latency."""
+"""Measured latency of genotypes with the harness: what a search, a retraining or a sweep reports."""
 from __future__ import annotations
 
 from gnnlat.genotype import Genotype
 from gnnlat.network import Network, NetworkConfig
+from harness.timers import TimerSettings, make_timer
 
 
 def measure_together(genotypes: list[Genotype], config: NetworkConfig, backend: str = "auto", threads: int = 1,
-                     settings=None, batch: int = 8) -> list[dict]:
+                     settings: TimerSettings | None = None, batch: int = 8) -> list[dict]:
     """Time several genotypes in shared interleaved rounds (``batch`` networks at a time), so a
     comparison between them is not skewed by the machine being slower for some of them. Each
     result holds the sample's statistics (ms), the backend and the device fingerprint."""
-    from harness.timers import make_timer
-
     timer = make_timer(backend, threads, settings)
     fp = timer.fingerprint()
     out: list[dict] = []
@@ -22,6 +21,6 @@ def measure_together(genotypes: list[Genotype], config: NetworkConfig, backend: 
 
 
 def measure_latency(genotype: Genotype, config: NetworkConfig, backend: str = "auto", threads: int = 1,
-                    settings=None) -> dict:
+                    settings: TimerSettings | None = None) -> dict:
     """Time ``genotype`` at ``config`` with the harness (see :func:`measure_together`)."""
     return measure_together([genotype], config, backend, threads, settings)[0]

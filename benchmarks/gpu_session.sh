@@ -1,0 +1,160 @@
+#!/usr/bin/env bash
+# One session on a lent GPU machine: GPU tests, a triton reference profile (fixed search config, then
+# --vary-config), its info, and a one-epoch search smoke test. Every step runs even when an earlier
+# one failed; the last lines printed are a summary table.
+#
+#   OUT=/path/to/out bash benchmarks/gpu_session.sh [FIXED_S [VARY_S]]
+#
+# Budgets (seconds; arguments win over the environment): FIXED_S (150) and VARY_S (200) for the two
+# profiling runs, TESTS_S (90) for the GPU tests, SEARCH_S (45) for the search smoke test; with the
+# defaults the whole script ends within about 8 minutes. A profiling run that reaches its budget
+# is stopped with SIGINT: the store keeps every finished batch and its rate is read from the store.
+# PYTHON (python3) picks the interpreter; SKIP_INSTALL=1 skips the editable install (dry runs).
+# Files written to $OUT (8 at most): session.log, gpu-tests.log, profile-fixed.json,
+# profile-vary.json, triton-reference.db, triton-info.json, search.json.
+set -u
+export PYTHONUNBUFFERED=1
+
+OUT=${OUT:?set OUT to the folder whose files come back}
+FIXED_S=${1:-${FIXED_S:-150}}
+VARY_S=${2:-${VARY_S:-200}}
+TESTS_S=${TESTS_S:-90}
+SEARCH_S=${SEARCH_S:-45}
+PY=${PYTHON:-python3}
+ROWS=()
+
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 2
+DB="$OUT/triton-reference.db"
+cd "$(dirname "$0")/.." || exit 2
+
+# step NAME BUDGET_S STDOUT_FILE CMD...: run CMD under a budget (SIGINT, then SIGKILL 20 s later),
+# stdout to STDOUT_FILE ("-": the log), and remember (name, exit status, seconds) for the summary.
+step() {
+    local name=$1 budget=$2 dest=$3
+    shift 3
+    echo "== $name (budget ${budget}s): $*"
+    local t0=$SECONDS rc
+    if [ "$dest" = "-" ]; then
+        timeout -s INT -k 20 "$budget" "$@"
+    else
+        timeout -s INT -k 20 "$budget" "$@" > "$dest"
+    fi
+    rc=$?
+    local took=$((SECONDS - t0))
+    [ $rc -eq 124 ] && echo "-- $name reached its ${budget}s budget"
+    echo "-- $name: exit $rc after ${took}s"
+    ROWS+=("$name|$rc|$took")
+    return $rc
+}
+
+# primaries: triton primary samples in the reference store (0 when there is none yet).
+primaries() {
+    "$PY" - "$DB" <<'EOF' 2>/dev/null || echo 0
+import sqlite3, sys
+con = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
+print(con.execute("SELECT COUNT(*) FROM samples WHERE kind = 'primary' AND backend = 'triton'").fetchone()[0])
+EOF
+}
+
+environment() {
+    echo "== environment"
+    date -u
+    nvidia-smi -L || echo "nvidia-smi: not available"
+    nproc
+    "$PY" - <<'EOF'
+import platform
+from importlib import metadata
+print("python", platform.python_version())
+for name in ("torch", "triton", "torch_geometric", "onnxruntime", "click", "numpy", "pytest-benchmark"):
+    try:
+        print(name, metadata.version(name))
+    except metadata.PackageNotFoundError:  # report and go on: a missing package is itself a finding
+        print(name, "not installed")
+import torch
+print("cuda available", torch.cuda.is_available(), "| torch cuda", torch.version.cuda)
+if torch.cuda.is_available():
+    print("gpu", torch.cuda.get_device_name(), torch.cuda.get_device_capability())
+EOF
+}
+
+profile_run() {  # profile_run NAME BUDGET JSON ARGS...: one profiling run and its primaries added
+    local name=$1 budget=$2 json=$3 before after t0=$SECONDS
+    shift 3
+    before=$(primaries)
+    step "$name" "$budget" "$json" "$PY" cli.py profile --backend triton --out "$DB" --json "$@"
+    local rc=$?
+    after=$(primaries)
+    local took=$((SECONDS - t0))
+    echo "-- $name: +$((after - before)) primaries in ${took}s" \
+         "($(( took > 0 ? 3600 * (after - before) / took : 0 )) arch/h, start-up included)"
+    return $rc
+}
+
+summary() {
+    echo
+    echo "== summary ($(date -u +%H:%M:%S) UTC, ${SECONDS}s in all)"
+    printf '%-16s %6s %6s\n' step exit seconds
+    local row
+    for row in "${ROWS[@]}"; do
+        IFS='|' read -r name rc took <<< "$row"
+        printf '%-16s %6s %6s\n' "$name" "$rc" "$took"
+    done
+    "$PY" - "$OUT" <<'EOF'
+import json, pathlib, sys
+out = pathlib.Path(sys.argv[1])
+
+def load(name):
+    try:
+        return json.loads((out / name).read_text())
+    except (OSError, ValueError):
+        return None
+
+def floor(nf):
+    return f"median {nf['median']:.2%} p90 {nf['p90']:.2%} (n={nf['n']})" if nf and nf.get("n") else "n/a"
+
+tests = out / "gpu-tests.log"
+if tests.exists():
+    last = [l for l in tests.read_text().splitlines() if l.strip()]
+    print("gpu tests       ", last[-1] if last else "(empty log)")
+for name in ("profile-fixed.json", "profile-vary.json"):
+    p = load(name)
+    if not p:
+        print(f"{name:<17} no JSON (failed or stopped at its budget; see the primaries line above)")
+        continue
+    per = p.get("time_per_arch_ms", {})
+    print(f"{name:<17} {p['archs_per_hour']:.0f} arch/h, overhead {p['overhead_frac']:.0%}, "
+          f"{p.get('build_workers')} builders; ms/arch " + " ".join(f"{k} {v:.1f}" for k, v in per.items()))
+info = load("triton-info.json")
+if info:
+    lat = info.get("latency_ms") or {}
+    print(f"reference db      {info['samples']} primaries, {info['repeats']} repeats, {info['noisy']} noisy; "
+          f"latency {lat.get('min', 0):.3f}..{lat.get('max', 0):.3f} ms")
+    print(f"noise floor       raw {floor(info.get('noise_floor'))}; anchored {floor(info.get('anchored_noise_floor'))}")
+    for d in info.get("devices", []):
+        print(f"device            {d['device']} ({d['backend']}, {d['samples']} samples)")
+search = load("search.json")
+print("search smoke     ", f"measured {search['measured_ms']:.3f} ms ({search['backend']})" if search else "no JSON")
+EOF
+}
+
+main() {
+    echo "gpu_session: OUT=$OUT budgets fixed ${FIXED_S}s vary ${VARY_S}s tests ${TESTS_S}s search ${SEARCH_S}s"
+    if [ "${SKIP_INSTALL:-0}" = 1 ]; then
+        echo "== install: skipped (SKIP_INSTALL=1)"
+    else
+        step install 120 - "$PY" -m pip install -q --no-deps --no-build-isolation -e .
+    fi
+    environment
+    step gpu-tests "$TESTS_S" - bash -c \
+        "set -o pipefail; '$PY' -m pytest -q -m gpu tests/test_gpu.py tests/test_timers.py 2>&1 | tee '$OUT/gpu-tests.log'"
+    profile_run profile-fixed "$FIXED_S" "$OUT/profile-fixed.json" --n 1000 --seed 0
+    profile_run profile-vary "$VARY_S" "$OUT/profile-vary.json" --n 2000 --seed 1 --vary-config
+    step info 60 "$OUT/triton-info.json" "$PY" cli.py info "$DB" --json
+    # --device is new in search; its absence (an older cli.py) must not stop the session.
+    step search-smoke "$SEARCH_S" "$OUT/search.json" "$PY" cli.py search --device cuda --epochs 1 --json --out /tmp/s \
+        || echo "-- search smoke test failed (non-fatal)"
+    summary
+}
+
+main "$@" 2>&1 | tee "$OUT/session.log"
+exit "${PIPESTATUS[0]}"

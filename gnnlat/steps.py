@@ -1,0 +1,87 @@
+"""What the search and the retraining loops share: config checks, seeding, the device, the
+network config a dataset implies, one SGD weight step, and evaluation."""
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import TensorDataset
+
+from gnnlat.data import DatasetSplits
+from gnnlat.network import NetworkConfig
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def check_common(cfg: Any, error: type[Exception]) -> None:
+    """The fields a SearchConfig and a TrainConfig share: sizes, learning rates, clipping, device."""
+    for name in ("epochs", "batch_size", "C", "layers"):
+        v = getattr(cfg, name)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise error(f"{name} must be a positive integer, got {v!r}")
+    if not (math.isfinite(cfg.lr) and cfg.lr > 0):
+        raise error(f"lr must be a positive number, got {cfg.lr}")
+    if not 0 <= cfg.lr_min <= cfg.lr:
+        raise error(f"lr_min must lie in [0, lr], got {cfg.lr_min}")
+    if not cfg.grad_clip > 0:
+        raise error(f"grad_clip must be positive, got {cfg.grad_clip}")
+    if cfg.max_batches is not None and cfg.max_batches < 1:
+        raise error(f"max_batches must be >= 1, got {cfg.max_batches}")
+    if cfg.device not in DEVICES:
+        raise error(f"device must be one of {', '.join(DEVICES)}, got {cfg.device!r}")
+
+
+def resolve_device(device: str, error: type[Exception]) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is an ``error``."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise error("device cuda was asked for, but torch sees no CUDA GPU here (torch "
+                    f"{torch.__version__}); use device cpu or auto")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+
+
+def dataset_network_config(splits: DatasetSplits, C: int, layers: int, error: type[Exception]) -> NetworkConfig:
+    """The network a dataset implies: its channels, resolution and classes at width C and depth layers."""
+    try:
+        return NetworkConfig(C=C, layers=layers, in_channels=splits.in_channels, resolution=splits.resolution,
+                             batch=1, classes=splits.classes)
+    except ValueError as exc:
+        raise error(f"bad network shape: {exc}") from None
+
+
+def sgd_step(model: torch.nn.Module, opt: torch.optim.Optimizer, params: list[torch.Tensor], x: torch.Tensor,
+             y: torch.Tensor, grad_clip: float) -> tuple[float, float]:
+    """One clipped SGD step on the weights; returns (summed loss, correct predictions) of the batch."""
+    opt.zero_grad(set_to_none=True)
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, grad_clip)
+    opt.step()
+    return float(loss.detach()) * len(y), float((logits.argmax(1) == y).sum())
+
+
+def evaluate(model: torch.nn.Module, data: TensorDataset, device: str | torch.device = "cpu",
+             batch_size: int = 256) -> float:
+    """Top-1 accuracy (fraction) in eval mode."""
+    was_training = model.training
+    model.eval()
+    x, y = data.tensors
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(y), batch_size):
+            logits = model(x[i:i + batch_size].to(device))
+            correct += int((logits.argmax(1).cpu() == y[i:i + batch_size]).sum())
+    model.train(was_training)
+    return correct / max(1, len(y))

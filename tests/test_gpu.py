@@ -1,0 +1,70 @@
+"""The triton backend for real, on CUDA: the commands of tests/test_triton_path.py without the host
+stand-in, and a sanity check of do_bench's timings. Skipped without CUDA (tests/conftest.py);
+benchmarks/gpu_session.sh runs them on a lent GPU."""
+import math
+
+import pytest
+
+from gnnlat.network import SEARCH_CONFIG, Network, NetworkConfig
+from gnnlat.published import DARTS_V2
+from harness.store import ProfileStore
+from harness.timers import CUDA, TritonTimer
+from tests.cli_helpers import invoke_json
+
+pytestmark = pytest.mark.gpu
+SMALL = ["--C", "8", "--layers", "5", "--resolution", "16"]
+
+
+def test_the_seam_reaches_the_gpu():
+    assert CUDA.available()
+    facts = CUDA.describe()
+    assert facts["gpu"] and facts["cuda"] and len(facts["capability"]) == 2
+    net = CUDA.to_device(Network(DARTS_V2, NetworkConfig(C=8, layers=5, resolution=16)).eval())
+    x = CUDA.to_device(net.example_input())
+    assert next(net.parameters()).is_cuda and x.is_cuda
+    runs = CUDA.do_bench(lambda: net(x), 1.0, 5.0)
+    CUDA.synchronize()
+    assert runs and all(math.isfinite(t) and t > 0 for t in runs)
+
+
+def test_do_bench_timing_of_a_network_is_sane():
+    timer = TritonTimer()
+    nets = [Network(DARTS_V2, SEARCH_CONFIG), Network(DARTS_V2, NetworkConfig(C=32, layers=14, resolution=48, batch=8))]
+    small, large = timer.time_many(nets)
+    for t in (small, large):
+        assert math.isfinite(t.latency_ms) and 0 < t.latency_ms <= t.median_ms <= t.p90_ms
+        assert t.reps >= 1 and t.rounds >= TritonTimer.default_settings.rounds
+        assert t.timed_ms >= t.reps * t.rounds * t.latency_ms
+        # A dedicated GPU: the round minima agree far better than a shared CPU's would.
+        lo, second = t.round_minima[:2]
+        assert (second - lo) / lo < 0.10 and t.round_spread < 0.5, t.round_minima
+    assert large.latency_ms > small.latency_ms
+
+
+def test_commands_on_cuda(tmp_path):
+    db = tmp_path / "gpu.db"
+    out = invoke_json("profile", "--n", "8", "--out", db, "--backend", "triton", *SMALL)
+    assert out["samples"] == 8 and out["build_workers"] >= 1 and out["archs_per_hour"] > 0
+    assert out["time_per_arch_ms"]["timed"] > 0
+    with ProfileStore(db, create=False) as s:
+        every = s.samples(kind=None)
+    assert {x.backend for x in every} == {"triton"} and all(x.reps >= 1 for x in every)
+    assert all(x.fingerprint["backend"] == "triton" and x.fingerprint["gpu"] for x in every)
+
+    retimed = invoke_json("retime", "--profile", db, "--backend", "triton", *SMALL)
+    assert retimed["retimed"] == 8 and retimed["noise_floor"]["n"] == 8
+    assert retimed["noise_floor"]["median"] < 0.2  # loose: 8 pairs; the session's profile tells the truth
+
+    info = invoke_json("info", db)
+    assert info["backends"] == {"triton": 8} and info["repeats"] == 8
+    assert info["devices"][0]["device"] == CUDA.describe()["gpu"]
+
+    genotype = tmp_path / "g.json"
+    genotype.write_text(DARTS_V2.to_json())
+    measured = invoke_json("measure", genotype, "--backend", "triton", *SMALL)
+    assert measured["backend"] == "triton" and measured["reps"] >= 1 and measured["latency_ms"] > 0
+    auto = invoke_json("measure", genotype, "--backend", "auto", *SMALL)
+    assert auto["backend"] == "triton"
+
+    trained = invoke_json("train-predictor", "--profile", db, "--out", tmp_path / "m.pt", "--epochs", "2")
+    assert trained["n_train"] >= 1 and trained["records"] == 8

@@ -1,0 +1,135 @@
+"""The triton backend end to end on a machine without a GPU: the CUDA seam (``harness.timers.CUDA``)
+is swapped for :class:`HostCuda`, which times the networks for real on the CPU with do_bench's
+algorithm, and every CUDA entry point is booby-trapped so a call that bypasses the seam fails.
+
+The commands run in-process through click's CliRunner, exactly as a user would type them.
+"""
+import functools
+import math
+
+import pytest
+import torch
+
+import harness.profile
+import harness.timers
+from gnnlat.network import NetworkConfig
+from gnnlat.published import DARTS_V2
+from harness.profile import ProfileConfig, ProfileStats, run_profile
+from harness.store import ProfileStore
+from harness.timers import HostCuda, TimerSettings, TritonTimer
+from tests.cli_helpers import FAST, TINY, invoke, invoke_json
+
+SMALL = NetworkConfig(C=4, layers=3, resolution=8)
+QUICK = TimerSettings(rounds=2, round_ms=2.0, warmup_ms=0.5, max_retries=0)
+
+
+def _no_cuda(*args, **kwargs):
+    raise AssertionError("a CUDA call bypassed the harness.timers.CUDA seam")
+
+
+@pytest.fixture
+def host_gpu(monkeypatch):
+    """The triton path on the host: the seam says CUDA is there, nothing else may touch CUDA."""
+    monkeypatch.setattr(harness.timers, "CUDA", HostCuda())
+    for name in ("synchronize", "get_device_name", "get_device_capability", "current_device", "init"):
+        monkeypatch.setattr(torch.cuda, name, _no_cuda)
+    monkeypatch.setattr(torch.Tensor, "cuda", _no_cuda)
+    monkeypatch.setattr(torch.nn.Module, "cuda", _no_cuda)
+    try:
+        import triton.testing
+    except ImportError:
+        pass
+    else:
+        monkeypatch.setattr(triton.testing, "do_bench", _no_cuda)
+
+
+@pytest.fixture
+def genotype_file(tmp_path):
+    path = tmp_path / "darts_v2.json"
+    path.write_text(DARTS_V2.to_json())
+    return path
+
+
+def _samples(path):
+    with ProfileStore(path, create=False) as s:
+        return s.samples(kind=None)
+
+
+def test_profile_retime_info_measure_train_on_the_triton_path(host_gpu, monkeypatch, tmp_path, genotype_file):
+    db = tmp_path / "triton.db"
+    # The CLI has no --repeat-delay; 50 primaries before the first repeat would take minutes on
+    # the host, so the profile command gets a ProfileConfig that repeats after 2.
+    monkeypatch.setattr(harness.profile, "ProfileConfig", functools.partial(ProfileConfig, repeat_delay=2))
+    out = invoke_json("profile", "--n", "6", "--out", db, "--backend", "triton", "--repeat-frac", "0.5",
+                      "--seed", "3", *TINY, *FAST)
+    assert out["samples"] == 6 and out["repeats"] >= 1
+    assert out["build_workers"] >= 1  # triton builds the next batch in worker processes
+    assert out["archs_per_hour"] > 0 and 0 < out["overhead_frac"] < 1
+    per_arch = out["time_per_arch_ms"]
+    assert set(per_arch) == {"build", "prep", "warmup", "timed", "anchor", "store", "other", "total"}
+    assert per_arch["timed"] > 0 and per_arch["anchor"] > 0 and per_arch["warmup"] > 0
+    assert sum(v for k, v in per_arch.items() if k != "total") == pytest.approx(per_arch["total"], rel=1e-6)
+
+    every = _samples(db)
+    assert {s.backend for s in every} == {"triton"}
+    assert all(s.reps >= 1 and s.rounds >= 2 and s.latency_ms > 0 for s in every)
+    assert all(s.latency_ms <= s.median_ms for s in every)
+    assert all(s.fingerprint["backend"] == "triton" and s.fingerprint["device"] == "host stand-in" for s in every)
+    assert all(s.extra["anchor_ms"] > 0 and len(s.extra["round_minima"]) == s.rounds for s in every)
+    repeats = [s for s in every if s.kind == "repeat"]
+    assert repeats and {s.arch_key for s in repeats} <= {s.arch_key for s in every if s.kind == "primary"}
+
+    retimed = invoke_json("retime", "--profile", db, "--backend", "triton", *TINY, *FAST)
+    # --times 1: only the primaries the profile did not re-time already.
+    assert retimed["selected"] == 6 and retimed["retimed"] == 6 - len({s.arch_key for s in repeats})
+    assert retimed["noise_floor"]["n"] >= 6 and retimed["time_per_arch_ms"]["timed"] > 0
+    assert invoke_json("retime", "--profile", db, "--backend", "triton", *TINY, *FAST)["retimed"] == 0
+
+    info = invoke_json("info", db)
+    assert info["samples"] == 6 and info["backends"] == {"triton": 6}
+    assert [d["device"] for d in info["devices"]] == ["host stand-in"]
+    assert info["noise_floor"]["n"] == info["repeats"] >= 6
+    assert info["anchored_noise_floor"]["n"] >= 6
+    assert 0 <= info["noise_floor"]["median"] < 10  # real, noisy host timings: only sane, not small
+
+    measured = invoke_json("measure", genotype_file, "--backend", "triton", *TINY, *FAST)
+    assert measured["backend"] == "triton" and measured["fingerprint"]["backend"] == "triton"
+    assert measured["reps"] >= 1 and math.isfinite(measured["latency_ms"]) and measured["latency_ms"] > 0
+
+    model = tmp_path / "model.pt"
+    trained = invoke_json("train-predictor", "--profile", db, "--out", model, "--epochs", "2")
+    assert trained["n_train"] >= 1 and trained["records"] == 6 and model.exists()
+
+
+def test_auto_resolves_to_triton_and_its_settings_when_the_seam_has_cuda(host_gpu, genotype_file):
+    out = invoke_json("measure", genotype_file, "--backend", "auto", *TINY)
+    assert out["backend"] == "triton" and out["fingerprint"]["device"] == "host stand-in"
+    assert out["rounds"] >= TritonTimer.default_settings.rounds == 3  # triton's own defaults
+    assert harness.timers.resolve_backend("auto") == "triton"
+
+
+def test_without_cuda_the_triton_path_fails_cleanly(monkeypatch, tmp_path):
+    class NoGpu(HostCuda):
+        def available(self) -> bool:
+            return False
+
+    monkeypatch.setattr(harness.timers, "CUDA", NoGpu())
+    res = invoke("profile", "--n", "1", "--out", tmp_path / "x.db", "--backend", "triton", *TINY)
+    assert res.exit_code == 1 and "needs a CUDA GPU" in res.output and "Traceback" not in res.output
+    assert harness.timers.resolve_backend("auto") == "onnxruntime"
+
+
+def test_profile_content_does_not_depend_on_the_builder_processes(host_gpu, tmp_path):
+    """Architectures, kinds and order are a function of the seed alone, prefetched or not."""
+    content = {}
+    for workers in (0, 2):
+        out = tmp_path / f"w{workers}.db"
+        stats = ProfileStats()
+        cfg = ProfileConfig(n=7, out=str(out), config=SMALL, seed=5, repeat_frac=0.5, repeat_delay=2,
+                            batch_archs=2, build_workers=workers)
+        summary = run_profile(cfg, TritonTimer(settings=QUICK), stats=stats)
+        assert summary["build_workers"] == workers and stats.timed == summary["samples"] + summary["repeats"]
+        content[workers] = [(s.arch_key, s.kind) for s in _samples(out)]
+    assert content[0] == content[2]
+    assert len({k for k, kind in content[0] if kind == "primary"}) == 7
+    assert any(kind == "repeat" for _, kind in content[0])

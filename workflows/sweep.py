@@ -1,0 +1,74 @@
+"""run_sweep: search and retrain for every (λ, seed), then measure every derived network together.
+
+The λ columns are compared under one machine state: after all runs, every derived genotype is
+re-timed in shared interleaved rounds (:func:`workflows.measure.measure_together`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from gnnlat.lat_ref import reference_latency
+from gnnlat.network import NetworkConfig
+from gnnlat.predictor import LatencyPredictor
+from gnnlat.search_config import SearchConfig
+from gnnlat.sweep import SweepError, remeasure_together, run_one, summarize_sweep
+from gnnlat.train import TrainConfig
+from workflows.measure import measure_latency, measure_together
+
+
+@dataclass
+class SweepConfig:
+    """The grid (λ values × seeds), the shared search and retraining settings, the deployment
+    network the latency term predicts, and the backend that measures it."""
+
+    lams: list[float]
+    seeds: int = 3
+    search: SearchConfig = field(default_factory=SearchConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    deploy: NetworkConfig = field(default_factory=NetworkConfig)
+    backend: str = "auto"
+    out_dir: str = "runs/sweep"
+
+    def validate(self) -> None:
+        if not self.lams or self.seeds < 1:
+            raise SweepError("a sweep needs at least one λ and at least one seed")
+        if any(not lam >= 0 for lam in self.lams):
+            raise SweepError(f"every λ must be a number >= 0, got {self.lams}")
+
+
+@dataclass
+class SweepResult:
+    """Per-λ summary (mean ± std over seeds, with ``vs_lam0``: relative latency against λ = 0 when
+    λ = 0 was swept), every run, and LAT_ref."""
+
+    summary: list[dict[str, Any]]
+    runs: list[dict[str, Any]]
+    lat_ref_ms: float
+
+
+def run_sweep(cfg: SweepConfig, predictor: LatencyPredictor,
+              progress: Callable[[int, int], None] | None = None) -> SweepResult:
+    """Run (or resume) every (λ, seed) cell, re-time all derived networks together, summarise."""
+    cfg.validate()
+    latency_fn = predictor.latency_fn(cfg.deploy)
+    lat_ref_ms = reference_latency(latency_fn, cfg.search.lat_ref)
+    jobs = [(lam, seed) for lam in cfg.lams for seed in range(cfg.seeds)]
+    rows = []
+    for done, (lam, seed) in enumerate(jobs):
+        if progress:
+            progress(done, len(jobs))
+        rows.append(run_one(lam, seed, cfg.search, cfg.train, latency_fn, lat_ref_ms,
+                            lambda g: measure_latency(g, cfg.deploy, cfg.backend)["latency_ms"], Path(cfg.out_dir)))
+    if progress:
+        progress(len(jobs), len(jobs))
+    rows = remeasure_together(rows, lambda gs: [t["latency_ms"] for t in measure_together(gs, cfg.deploy,
+                                                                                         cfg.backend)])
+    return SweepResult(with_lam0_comparison(summarize_sweep(rows)), rows, lat_ref_ms)
+
+
+def with_lam0_comparison(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adds ``vs_lam0``: measured latency relative to λ = 0 (None when λ = 0 was not swept)."""
+    base = next((s for s in summary if s["lam"] == 0), None)
+    return [{**s, "vs_lam0": s["measured_ms"] / base["measured_ms"] - 1 if base else None} for s in summary]
