@@ -605,7 +605,7 @@ def parse_floats(text: str, name: str) -> list[float]:
 def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, lat_ref,
           device, as_json, **kwargs) -> None:
     """Search and retrain for each λ and seed; table of latency and accuracy, Pareto plot. Resumable."""
-    from gnnlat.sweep import plot_pareto
+    from gnnlat.plots import plot_pareto
     from workflows.sweep import SweepConfig, run_sweep
 
     deploy = pop_deploy(kwargs)

@@ -10,8 +10,7 @@ of that type the network has, plus a constant for everything else (stem, preproc
 where :math:`k_o` counts op :math:`o` in the cell and :math:`n` the cells of that type. The
 coefficients are fitted by least squares (numpy) on *relative* residuals
 :math:`(\\hat t - t) / t` (each row divided by its latency), since every score is relative: an
-unweighted fit lets the slowest networks dominate (on the reference profile's held-out configs:
-MAPE 141 % unweighted vs 72 % weighted; the same 1.7 % at the fixed config). The model knows no
+unweighted fit lets the slowest networks dominate (figures in docs/results.md). The model knows no
 shapes, so it cannot carry over to another channel count, resolution or batch: that is the gap
 the GNN closes.
 """

@@ -30,8 +30,7 @@ dilation / 2, has-weights flag, and :math:`\\log_2(\\cdot) / 4` of input channel
 channels, input resolution, output resolution, batch, the node's multiply-accumulates (+1) and
 the elements it reads and writes, and whether the input / output channels are multiples of 8 and
 16 (CPU runtimes switch to blocked SIMD kernels, e.g. ONNX Runtime's NCHWc layout on AVX-512, only
-for such channel counts: measured, C=16 networks run ~20 % faster than a smooth fit through C=12
-and C=20 predicts). Logarithms make the cost of a kernel, a power law such as
+for such channel counts, so such widths run faster than a smooth fit predicts). Logarithms make the cost of a kernel, a power law such as
 :math:`b \\cdot C^2 \\cdot H^2`, linear in the features, so one model covers a wide range of
 network configs; the analytic MAC and memory counts give every op type the same handle on its
 work, and the scale (1/4) keeps the slopes the model must learn near 1.
@@ -43,11 +42,9 @@ is bounded by the number of distinct cell shapes (at most 11) and not by the num
 Cells then exchange no messages: a cell's latency depends on the shapes of its inputs (encoded
 in its preprocessing nodes), not on the ops of the cell before it. ``merge_cells=False`` encodes
 the whole network instead, every cell with edges from the two cells (or the stem) feeding it and
-to the head. Measured on the reference profile with the default predictor: the same accuracy
-(held-out configs MAPE 3.84 / 4.21 % merged vs 3.82 / 4.15 % whole network, two seeds), while at
-20 layers (``EVAL_CONFIG``) the merged α graph has 947 nodes instead of 2,102 and its forward +
-backward pass takes about 60 % of the time. At 8 layers every cell has its own shape, so the two
-differ only by the cross-cell edges.
+to the head. Merging keeps the accuracy and makes deep networks' graphs much smaller (figures in
+docs/results.md). At 8 layers every cell has its own shape, so the two differ only by the
+cross-cell edges.
 """
 from __future__ import annotations
 

@@ -2,8 +2,8 @@
 
 Adam with a one-cycle learning rate on minibatches of architectures; the loss is on log-latency
 (a relative error). The default loss is Huber (squared below ``HUBER_DELTA``, linear above):
-interference on a shared machine only ever slows a timing down, so a few labels are inflated by
-10-20 %, and a squared loss would let them pull the fit.
+interference on a shared machine only ever slows a timing down, so a few labels are inflated, and
+a squared loss would let them pull the fit.
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def check_records(records: Sequence[Record]) -> None:
         raise PredictorError(f"records mix backends ({', '.join(backends)}); train one predictor per backend")
     labels = sorted({r.label for r in records})
     if len(labels) > 1:
-        raise PredictorError(f"records mix latency labels ({', '.join(labels)}); choose one with --labels")
+        raise PredictorError(f"records mix latency labels ({', '.join(labels)}); choose one label kind")
     bad = [r.latency_ms for r in records if not (math.isfinite(r.latency_ms) and r.latency_ms > 0)]
     if bad:
         raise PredictorError(f"{len(bad)} record(s) have a latency that is not a positive number")

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from gnnlat.errors import GnnlatError
 from gnnlat.lat_ref import LAT_REFS
-from gnnlat.steps import check_common
+from gnnlat.steps import RunConfig, check_common
 
 
 class SearchError(GnnlatError, ValueError):
@@ -15,33 +14,20 @@ class SearchError(GnnlatError, ValueError):
 
 
 @dataclass
-class SearchConfig:
-    """Everything that defines a search run.
+class SearchConfig(RunConfig):
+    """Everything that defines a search run (the shared fields: :class:`~gnnlat.steps.RunConfig`).
 
     The defaults are a proxy search on digits (8×8): a C=8, 5-cell supernet for 10 epochs, a few
-    minutes on one core. ``skip_cap`` caps skip_connect
-    in the derived normal cell (see :func:`cap_skip_connect`; None disables it). With ``target_ms``
+    minutes on one core. ``skip_cap`` caps skip_connect in the derived normal cell (see :func:`cap_skip_connect`; None disables it). With ``target_ms``
     set, λ starts at ``lam`` (clipped into [lam_min, lam_max]) and follows :func:`adapt_lambda`.
     """
 
-    dataset: str = "digits"
-    data_dir: str | None = None
-    epochs: int = 10
-    batch_size: int = 64
-    C: int = 8
-    layers: int = 5
     lam: float = 0.2
     target_ms: float | None = None
     lam_gain: float = 1.0  # exponent of the target-latency λ rule
     lam_min: float = 1e-3
     lam_max: float = 10.0
     order: int = 1
-    seed: int = 0
-    lr: float = 0.025
-    lr_min: float = 0.001
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    grad_clip: float = 5.0
     # DARTS uses 3e-4 over ~20k α steps; the digits proxy makes ~90, so α needs a larger rate to
     # leave uniform as far as a full DARTS search does (measurements in docs/results.md).
     arch_lr: float = 3e-2
@@ -49,8 +35,6 @@ class SearchConfig:
     skip_cap: int | None = 2
     lat_ref: str = "cells"  # reference latency: "cells" or "uniform" (see the module docstring)
     train_portion: float = 0.5
-    max_batches: int | None = None  # per epoch; for quick tests
-    device: str = "auto"  # auto | cpu | cuda (auto: CUDA when available)
     out_dir: str = "runs/search"
 
     def validate(self) -> None:
@@ -69,6 +53,3 @@ class SearchConfig:
         need(self.skip_cap is None or self.skip_cap >= 0, f"skip_cap must be >= 0 or None, got {self.skip_cap}")
         need(self.lat_ref in LAT_REFS, f"lat_ref must be one of {', '.join(LAT_REFS)}, got {self.lat_ref!r}")
         need(self.arch_lr > 0, f"arch_lr must be positive, got {self.arch_lr}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

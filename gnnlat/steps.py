@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -17,8 +18,36 @@ from gnnlat.network import NetworkConfig
 DEVICES = ("auto", "cpu", "cuda")
 
 
-def check_common(cfg: Any, error: type[Exception]) -> None:
-    """The fields a SearchConfig and a TrainConfig share: sizes, learning rates, clipping, device."""
+@dataclass
+class RunConfig:
+    """What a search (:class:`~gnnlat.search_config.SearchConfig`) and a retraining
+    (:class:`~gnnlat.train.TrainConfig`) share: data, network size, the SGD weight optimiser, the
+    device. Defaults are the search's; DARTS' own values except the smaller digits proxy network."""
+
+    # data and schedule
+    dataset: str = "digits"
+    data_dir: str | None = None
+    epochs: int = 10
+    batch_size: int = 64
+    max_batches: int | None = None  # per epoch; for quick tests
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda (auto: CUDA when available)
+    # network size (the digits proxy; DARTS searches C=16, 8 cells)
+    C: int = 8
+    layers: int = 5
+    # SGD on the weights, cosine-annealed from lr to lr_min
+    lr: float = 0.025
+    lr_min: float = 0.001
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_common(cfg: RunConfig, error: type[Exception]) -> None:
+    """Checks of the :class:`RunConfig` fields: sizes, learning rates, clipping, device."""
     for name in ("epochs", "batch_size", "C", "layers"):
         v = getattr(cfg, name)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:

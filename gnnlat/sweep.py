@@ -59,13 +59,13 @@ def _check_cached(row: dict[str, Any], settings: dict[str, Any], lat_ref: float 
     if cached != settings:
         diff = [f"{part}.{k}" for part, now in settings.items() for k in sorted(set(now) | set(cached.get(part, {})))
                 if cached.get(part, {}).get(k) != now.get(k)]
-        raise SweepError(f"{path} was run with other settings ({', '.join(diff)}); choose another --out")
+        raise SweepError(f"{path} was run with other settings ({', '.join(diff)}); choose another output directory")
     if settings["search"]["lam"] == 0 or lat_ref is None:
         return
     ref = row.get("lat_ref_ms")
     if ref is None or not math.isclose(ref, lat_ref, rel_tol=1e-6):
         raise SweepError(f"{path} was searched with LAT_ref {ref} ms, this sweep uses {lat_ref:.6g} ms "
-                         f"(another predictor?); choose another --out")
+                         f"(another predictor?); choose another output directory")
 
 
 def remeasure_together(rows: list[dict[str, Any]], measure_many: MeasureManyFn) -> list[dict[str, Any]]:
@@ -89,33 +89,6 @@ def summarize_sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                     "predicted_ms": float(np.mean([r["predicted_ms"] for r in rs])),
                     "test_acc": float(acc.mean()), "test_acc_std": float(acc.std())})
     return out
-
-
-def plot_pareto(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], path: str) -> None:
-    """Measured latency vs test accuracy: every run, the per-λ means, and their Pareto front."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.2))
-    ax.scatter([r["measured_ms"] for r in rows], [100 * r["test_acc"] for r in rows], s=14, alpha=0.4,
-               color="tab:gray", label="runs")
-    ax.errorbar([s["measured_ms"] for s in summary], [100 * s["test_acc"] for s in summary],
-                xerr=[s["measured_ms_std"] for s in summary], yerr=[100 * s["test_acc_std"] for s in summary],
-                fmt="o", color="tab:blue", label="mean ± std over seeds")
-    for s in summary:
-        ax.annotate(f"λ={s['lam']:g}", (s["measured_ms"], 100 * s["test_acc"]), textcoords="offset points",
-                    xytext=(5, 5), fontsize=8)
-    front = pareto_front(summary)
-    ax.plot([s["measured_ms"] for s in front], [100 * s["test_acc"] for s in front], "--", color="tab:red",
-            label="Pareto front")
-    ax.set_xlabel("measured latency (ms)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def pareto_front(points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

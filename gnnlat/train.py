@@ -9,7 +9,7 @@ val is reported for monitoring and test once at the end.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -19,7 +19,7 @@ from gnnlat.data import load_dataset
 from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype
 from gnnlat.network import Network, count_parameters
-from gnnlat.steps import check_common, dataset_network_config, evaluate, resolve_device, seed_everything, sgd_step
+from gnnlat.steps import RunConfig, check_common, dataset_network_config, evaluate, resolve_device, seed_everything, sgd_step
 
 
 class TrainError(GnnlatError, ValueError):
@@ -27,33 +27,20 @@ class TrainError(GnnlatError, ValueError):
 
 
 @dataclass
-class TrainConfig:
-    """Retraining settings (defaults: about a minute on digits, one core)."""
+class TrainConfig(RunConfig):
+    """Retraining settings (the shared fields: :class:`~gnnlat.steps.RunConfig`); the defaults
+    train for about a minute on digits, one core."""
 
-    dataset: str = "digits"
-    data_dir: str | None = None
     epochs: int = 15
-    batch_size: int = 64
-    C: int = 8
-    layers: int = 5
-    seed: int = 0
     lr: float = 0.05
     lr_min: float = 0.0
-    momentum: float = 0.9
-    weight_decay: float = 3e-4
-    grad_clip: float = 5.0
     drop_path_prob: float = 0.1
     augment: bool | None = None  # None: on for cifar10, off for digits
-    max_batches: int | None = None  # per epoch; for quick tests
-    device: str = "auto"  # auto | cpu | cuda (auto: CUDA when available)
 
     def validate(self) -> None:
         check_common(self, TrainError)
         if not 0 <= self.drop_path_prob < 1:
             raise TrainError(f"drop_path_prob must lie in [0, 1), got {self.drop_path_prob}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def train_network(genotype: Genotype, cfg: TrainConfig,

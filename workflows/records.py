@@ -56,7 +56,7 @@ def load_records(path: str | Path, backend: str | None = None, fingerprint_id: s
             latency = float(np.median(anchored[key]))
         else:
             raise ProfileError(f"{path}: sample {s.id} has no anchored timing; re-time the profile "
-                               "with `retime --anchor` or use min labels")
+                               "with an anchor or use min labels")
         records.append(Record(*_architecture(s, path), latency, s.backend, key[2], dict(s.fingerprint), labels))
     if not records:
         filters = ", ".join(f"{k}={v}" for k, v in (("backend", backend), ("fingerprint", fingerprint_id))

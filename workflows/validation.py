@@ -10,6 +10,7 @@ from gnnlat.metrics import regression_metrics
 from gnnlat.predictor import LatencyPredictor, PredictorError
 from gnnlat.record import Record
 from gnnlat.split import held_out_records
+from gnnlat.plots import plot_predictions
 from workflows.records import noise_floor
 
 
@@ -33,29 +34,3 @@ def validate_predictor(predictor: LatencyPredictor, records: Sequence[Record], p
     if plot:
         plot_predictions(true, gnn, base, plot)
     return report
-
-
-def plot_predictions(true: np.ndarray, gnn: np.ndarray, baseline: np.ndarray, path: str) -> None:
-    """Predicted vs measured on log axes, with the ±10% band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.scatter(true, baseline, s=6, alpha=0.35, color="tab:gray", label="op-count baseline")
-    ax.scatter(true, gnn, s=6, alpha=0.6, color="tab:blue", label="GNN")
-    lo, hi = float(min(true.min(), gnn.min())) * 0.9, float(max(true.max(), gnn.max())) * 1.1
-    xs = np.array([lo, hi])
-    ax.plot(xs, xs, "k-", lw=0.8)
-    ax.fill_between(xs, xs * 0.9, xs * 1.1, color="k", alpha=0.08, label="±10%")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(lo, hi)
-    ax.set_ylim(lo, hi)
-    ax.set_xlabel("measured latency (ms)")
-    ax.set_ylabel("predicted latency (ms)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)

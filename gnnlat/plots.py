@@ -1,0 +1,64 @@
+"""Figures: the accuracy/latency trade-off of a sweep, and predicted vs measured latency.
+
+matplotlib is imported inside the functions (Agg backend), so nothing else pays for it.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from gnnlat.sweep import pareto_front
+
+
+def new_figure(size: tuple[float, float]):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=size)
+
+
+def save_figure(fig, ax, xlabel: str, ylabel: str, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_pareto(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], path: str) -> None:
+    """Measured latency vs test accuracy: every run, the per-λ means, and their Pareto front."""
+    fig, ax = new_figure((6, 4.2))
+    ax.scatter([r["measured_ms"] for r in rows], [100 * r["test_acc"] for r in rows], s=14, alpha=0.4,
+               color="tab:gray", label="runs")
+    ax.errorbar([s["measured_ms"] for s in summary], [100 * s["test_acc"] for s in summary],
+                xerr=[s["measured_ms_std"] for s in summary], yerr=[100 * s["test_acc_std"] for s in summary],
+                fmt="o", color="tab:blue", label="mean ± std over seeds")
+    for s in summary:
+        ax.annotate(f"λ={s['lam']:g}", (s["measured_ms"], 100 * s["test_acc"]), textcoords="offset points",
+                    xytext=(5, 5), fontsize=8)
+    front = pareto_front(summary)
+    ax.plot([s["measured_ms"] for s in front], [100 * s["test_acc"] for s in front], "--", color="tab:red",
+            label="Pareto front")
+    save_figure(fig, ax, "measured latency (ms)", "test accuracy (%)", path)
+
+
+def plot_predictions(true: np.ndarray, gnn: np.ndarray, baseline: np.ndarray, path: str) -> None:
+    """Predicted vs measured on log axes, with the ±10% band."""
+    fig, ax = new_figure((5, 5))
+    ax.scatter(true, baseline, s=6, alpha=0.35, color="tab:gray", label="op-count baseline")
+    ax.scatter(true, gnn, s=6, alpha=0.6, color="tab:blue", label="GNN")
+    lo, hi = float(min(true.min(), gnn.min())) * 0.9, float(max(true.max(), gnn.max())) * 1.1
+    xs = np.array([lo, hi])
+    ax.plot(xs, xs, "k-", lw=0.8)
+    ax.fill_between(xs, xs * 0.9, xs * 1.1, color="k", alpha=0.08, label="±10%")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(lo, hi)
+    save_figure(fig, ax, "measured latency (ms)", "predicted latency (ms)", path)
