@@ -21,6 +21,7 @@ from gnnlat.steps import DEVICES
 from gnnlat.train import TrainConfig
 from harness.store import CONFIG_KEYS
 from harness.timers import TimerSettings, TritonTimer
+from workflows.sweep import SweepConfig
 
 # Errors that mean bad input or an unusable file: one line and exit status 1. Anything else is a
 # bug and keeps its traceback.
@@ -303,6 +304,8 @@ def _root_path(path: str) -> str:
     return str(predictor_path(path))
 
 
+predictor_option = click.option("--predictor", "predictor_path", default=DEFAULT_PREDICTOR, show_default=True,
+                                metavar="FILE|NAME", help="a predictor file, or the name of a shipped one")
 LABEL_CHOICE = click.Choice(list(LABELS))
 labels_option = click.option(
     "--labels", type=LABEL_CHOICE, default="auto", show_default=True,
@@ -350,8 +353,7 @@ def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_trai
 
 
 @main.command()
-@click.option("--predictor", "predictor_path", default=DEFAULT_PREDICTOR, show_default=True,
-              type=click.Path(dir_okay=False))
+@predictor_option
 @click.option("--profile", "profiles", multiple=True, required=True, type=click.Path(dir_okay=False))
 @click.option("--held-out/--all", "held_out", default=True, show_default=True,
               help="score only the samples the predictor did not train on (its own split)")
@@ -383,8 +385,7 @@ def validate(predictor_path, profiles, held_out, max_mape, plot, labels, as_json
 
 
 @main.command()
-@click.option("--predictor", "predictor_path", default=DEFAULT_PREDICTOR, show_default=True,
-              type=click.Path(dir_okay=False))
+@predictor_option
 @click.argument("genotype")
 @config_options
 @click.option("--json", "as_json", is_flag=True)
@@ -508,7 +509,7 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), d
 @click.option("--lam", type=float, default=SearchConfig.lam, show_default=True, help="weight λ of the latency term")
 @dataset_option
 @data_dir_option
-@click.option("--predictor", "predictor_path", default=DEFAULT_PREDICTOR, show_default=True)
+@predictor_option
 @click.option("--epochs", type=int, default=None, help=f"search epochs [{default(SearchConfig, 'epochs')}]")
 @click.option("--batch-size", type=int, default=None, help=f"[{default(SearchConfig, 'batch_size')}]")
 @click.option("--C", "C", type=int, default=None, help=f"supernet channels (search proxy) [{default(SearchConfig, 'C')}]")
@@ -586,17 +587,18 @@ def parse_floats(text: str, name: str) -> list[float]:
 
 @main.command()
 @click.option("--lam", "lams", default="0,0.1,0.2,0.5", show_default=True, help="comma-separated λ values")
-@click.option("--seeds", type=int, default=3, show_default=True)
+@click.option("--seeds", type=int, default=SweepConfig.seeds, show_default=True)
 @dataset_option
 @data_dir_option
-@click.option("--predictor", "predictor_path", default=DEFAULT_PREDICTOR, show_default=True)
+@predictor_option
 @click.option("--epochs", type=int, default=None, help=f"search epochs [{default(SearchConfig, 'epochs')}]")
 @click.option("--train-epochs", type=int, default=None, help=f"retraining epochs [{default(TrainConfig, 'epochs')}]")
 @click.option("--C", "C", type=int, default=None,
               help=f"supernet and retrained network channels [{default(SearchConfig, 'C')}]")
 @click.option("--layers", type=int, default=None,
               help=f"supernet and retrained network cells [{default(SearchConfig, 'layers')}]")
-@click.option("--out", "out_dir", default="runs/sweep", show_default=True, type=click.Path(file_okay=False))
+@click.option("--out", "out_dir", default=default(SweepConfig, "out_dir"), show_default=True,
+              type=click.Path(file_okay=False))
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Pareto plot PNG")
 @lat_ref_option
 @deploy_options
@@ -606,7 +608,7 @@ def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, 
           device, as_json, **kwargs) -> None:
     """Search and retrain for each λ and seed; table of latency and accuracy, Pareto plot. Resumable."""
     from gnnlat.plots import plot_pareto
-    from workflows.sweep import SweepConfig, run_sweep
+    from workflows.sweep import run_sweep
 
     deploy = pop_deploy(kwargs)
     predictor, check = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)

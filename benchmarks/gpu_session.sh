@@ -6,9 +6,10 @@
 #   OUT=/path/to/out bash benchmarks/gpu_session.sh [FIXED_S [VARY_S]]
 #
 # Budgets (seconds; arguments win over the environment): FIXED_S (150) and VARY_S (200) for the two
-# profiling runs, TESTS_S (90) for the GPU tests, SEARCH_S (45) for the search smoke test; with the
-# defaults the whole script ends within about 8 minutes. A profiling run that reaches its budget
-# is stopped with SIGINT: the store keeps every finished batch and its rate is read from the store.
+# profiling runs, TESTS_S (90) for the GPU tests, SEARCH_S (45) for the search smoke test, and
+# TOTAL_S (470) for the whole script: a step that would overrun it gets a shorter budget, so the
+# session ends within 8 minutes. A profiling run that reaches its budget is stopped with SIGINT:
+# the store keeps every finished batch, and the rate is read from the store.
 # PYTHON (python3) picks the interpreter; SKIP_INSTALL=1 skips the editable install (dry runs).
 # Files written to $OUT (8 at most): session.log, gpu-tests.log, profile-fixed.json,
 # profile-vary.json, triton-reference.db, triton-info.json, search.json.
@@ -20,6 +21,7 @@ FIXED_S=${1:-${FIXED_S:-150}}
 VARY_S=${2:-${VARY_S:-200}}
 TESTS_S=${TESTS_S:-90}
 SEARCH_S=${SEARCH_S:-45}
+TOTAL_S=${TOTAL_S:-470}
 PY=${PYTHON:-python3}
 ROWS=()
 
@@ -47,6 +49,14 @@ step() {
     return $rc
 }
 
+# capped WANT RESERVE: WANT seconds, or less so that RESERVE seconds of TOTAL_S stay for later
+# steps (10 at least).
+capped() {
+    local left=$((TOTAL_S - SECONDS - $2))
+    local s=$(( $1 < left ? $1 : left ))
+    echo $(( s > 10 ? s : 10 ))
+}
+
 # primaries: triton primary samples in the reference store (0 when there is none yet).
 primaries() {
     "$PY" - "$DB" <<'EOF' 2>/dev/null || echo 0
@@ -54,6 +64,11 @@ import sqlite3, sys
 con = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
 print(con.execute("SELECT COUNT(*) FROM samples WHERE kind = 'primary' AND backend = 'triton'").fetchone()[0])
 EOF
+}
+
+# checkpoint: fold a write-ahead log a killed run may have left into the store (one file comes back).
+checkpoint() {
+    [ -f "$DB" ] && "$PY" -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).close()" "$DB"
 }
 
 environment() {
@@ -123,7 +138,9 @@ for name in ("profile-fixed.json", "profile-vary.json"):
         continue
     per = p.get("time_per_arch_ms", {})
     print(f"{name:<17} {p['archs_per_hour']:.0f} arch/h, overhead {p['overhead_frac']:.0%}, "
-          f"{p.get('build_workers')} builders; ms/arch " + " ".join(f"{k} {v:.1f}" for k, v in per.items()))
+          f"batches of {p.get('batch_archs')}, {p.get('build_workers')} builders"
+          + (" (fell back to inline)" if p.get("build_fell_back") else "")
+          + "; ms/arch " + " ".join(f"{k} {v:.1f}" for k, v in per.items()))
 info = load("triton-info.json")
 if info:
     lat = info.get("latency_ms") or {}
@@ -138,21 +155,24 @@ EOF
 }
 
 main() {
-    echo "gpu_session: OUT=$OUT budgets fixed ${FIXED_S}s vary ${VARY_S}s tests ${TESTS_S}s search ${SEARCH_S}s"
+    echo "gpu_session: OUT=$OUT budgets fixed ${FIXED_S}s vary ${VARY_S}s tests ${TESTS_S}s" \
+         "search ${SEARCH_S}s total ${TOTAL_S}s"
     if [ "${SKIP_INSTALL:-0}" = 1 ]; then
         echo "== install: skipped (SKIP_INSTALL=1)"
     else
-        step install 120 - "$PY" -m pip install -q --no-deps --no-build-isolation -e .
+        step install 60 - "$PY" -m pip install -q --no-deps --no-build-isolation -e .
     fi
     environment
     step gpu-tests "$TESTS_S" - bash -c \
         "set -o pipefail; '$PY' -m pytest -q -m gpu tests/test_gpu.py tests/test_timers.py 2>&1 | tee '$OUT/gpu-tests.log'"
-    profile_run profile-fixed "$FIXED_S" "$OUT/profile-fixed.json" --n 1000 --seed 0
-    profile_run profile-vary "$VARY_S" "$OUT/profile-vary.json" --n 2000 --seed 1 --vary-config
-    step info 60 "$OUT/triton-info.json" "$PY" cli.py info "$DB" --json
+    # What the later steps need is reserved: the vary run, then 60 s for info and the search test.
+    profile_run profile-fixed "$(capped "$FIXED_S" $((VARY_S + 60)))" "$OUT/profile-fixed.json" --n 1000 --seed 0
+    profile_run profile-vary "$(capped "$VARY_S" 60)" "$OUT/profile-vary.json" --n 2000 --seed 1 --vary-config
+    step info 30 "$OUT/triton-info.json" "$PY" cli.py info "$DB" --json
+    checkpoint
     # --device is new in search; its absence (an older cli.py) must not stop the session.
-    step search-smoke "$SEARCH_S" "$OUT/search.json" "$PY" cli.py search --device cuda --epochs 1 --json --out /tmp/s \
-        || echo "-- search smoke test failed (non-fatal)"
+    step search-smoke "$(capped "$SEARCH_S" 0)" "$OUT/search.json" \
+        "$PY" cli.py search --device cuda --epochs 1 --json --out /tmp/s || echo "-- search smoke test failed (non-fatal)"
     summary
 }
 

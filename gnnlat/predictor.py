@@ -127,14 +127,17 @@ class LatencyPredictor(nn.Module):
                         multiplier: int | None = None) -> Tensor:
         """Latency (ms, 0-dim) of the soft architecture ``w = softmax(α)`` (rows: edges, columns:
         PRIMITIVES); differentiable w.r.t. the weights. ``multiplier``: cell outputs concatenated
-        (default: all intermediate nodes, as in DARTS)."""
+        (default: all intermediate nodes, as in DARTS). The weights may live on another device
+        than the predictor (α on a GPU, the small predictor on the CPU): they are moved to it and
+        the latency comes back on theirs, gradients included."""
         steps = steps_for_weights(w_normal, w_reduce)
-        key = (steps, multiplier, config, w_normal.device)
+        device = self.log_offset.device
+        key = (steps, multiplier, config, device)
         if key not in self._templates:
             template = weights_template(steps, config, multiplier, self.merge_cells)
-            self._templates[key] = template.to(w_normal.device)
-        data = materialise(self._templates[key], flat_weights(w_normal, w_reduce))
-        return torch.exp(self.log_latency(data))[0]
+            self._templates[key] = template.to(device)
+        data = materialise(self._templates[key], flat_weights(w_normal.to(device), w_reduce.to(device)))
+        return torch.exp(self.log_latency(data))[0].to(w_normal.device)
 
     def latency_fn(self, config: NetworkConfig, multiplier: int | None = None
                    ) -> Callable[[Tensor, Tensor], Tensor]:

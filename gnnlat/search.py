@@ -58,9 +58,9 @@ def run_search(cfg: SearchConfig, latency_fn: LatencyFn, lat_ref: float | None =
     epoch is already on disk.
     """
     cfg.validate()
+    device = resolve_device(cfg.device, SearchError)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device, SearchError)
     seed_everything(cfg.seed)
     splits = load_dataset(cfg.dataset, cfg.data_dir, cfg.seed)
     w_data, a_data = split_for_search(splits.train, cfg.train_portion, cfg.seed)

@@ -19,6 +19,7 @@ import signal
 import time
 import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -39,6 +40,7 @@ VARY_BATCH = (1, 2, 4, 8)
 VARY_COST_LIMIT = 8.0  # relative to the search config, in C² · layers · resolution² · batch
 
 PREFETCH_BACKENDS = ("triton",)  # backends whose next batch is built by worker processes
+GPU_BATCH_ARCHS = 8  # architectures per interleaved batch on triton (4 on the CPU backends)
 MAX_BUILD_WORKERS = 3  # ~20 ms of Python per network: three keep well ahead of any GPU timing
 
 Spec = tuple[str, dict]  # (genotype_json, config dict): what a network is built from
@@ -56,7 +58,7 @@ class ProfileConfig:
     config: NetworkConfig = field(default_factory=NetworkConfig)
     vary_config: bool = False
     repeat_frac: float = 0.05
-    batch_archs: int = 4  # networks timed together in interleaved rounds
+    batch_archs: int | None = None  # networks timed together in rounds; None: default_batch_archs
     repeat_delay: int = 50  # a repeat re-times a sample at least this many primaries later
     anchor: bool = True  # time the anchor network in every batch (see ``anchor_job``)
     build_workers: int | None = None  # processes building networks ahead; None: default_build_workers
@@ -66,7 +68,7 @@ class ProfileConfig:
             raise ProfileConfigError(f"--n must be at least 1, got {self.n}")
         if not 0 <= self.repeat_frac <= 1:
             raise ProfileConfigError(f"--repeat-frac must be within [0, 1], got {self.repeat_frac}")
-        if self.batch_archs < 1:
+        if self.batch_archs is not None and self.batch_archs < 1:
             raise ProfileConfigError("batch_archs must be at least 1")
         if self.build_workers is not None and self.build_workers < 0:
             raise ProfileConfigError(f"build_workers must be >= 0, got {self.build_workers}")
@@ -207,7 +209,8 @@ class PackedNetwork:
         return cls(f.getvalue(), layout, b"".join(chunks))
 
     def unpack(self) -> Network:
-        buf = torch.frombuffer(bytearray(self.data), dtype=torch.uint8) if self.data else torch.empty(0, dtype=torch.uint8)
+        # A writable copy (frombuffer on bytes warns); a network without tensors has no buffer at all.
+        buf = torch.frombuffer(bytearray(self.data), dtype=torch.uint8) if self.data else torch.empty(0)
         tensors = []
         for dtype, shape, offset in self.layout:
             n = torch.Size(shape).numel() * dtype.itemsize
@@ -227,6 +230,12 @@ def _worker_init() -> None:
     torch.set_num_threads(1)
 
 
+def default_batch_archs(backend: str) -> int:
+    """Architectures per interleaved batch. Every batch also times the anchor; on a GPU, where
+    drift is slow, a batch twice as large halves the anchor's share of the time."""
+    return GPU_BATCH_ARCHS if backend in PREFETCH_BACKENDS else 4
+
+
 def default_build_workers(backend: str) -> int:
     """Builder processes for ``backend``: only triton gets them. A GPU timing keeps one host core
     busy and leaves the others idle; on the CPU backends a builder would compete with the timed
@@ -239,21 +248,44 @@ def default_build_workers(backend: str) -> int:
 class NetworkBuilder:
     """Builds the networks of a batch: inline, right before they are timed (``workers=0``, the CPU
     backends' way), or ahead of time in worker processes ("spawn": no CUDA state is forked) while
-    the batch before is timed. ``submit`` returns a callable that yields the networks in order."""
+    the batch before is timed. ``submit`` returns a callable that yields the networks in order.
+    The first batch is built inline while the workers start (spawning one and importing torch
+    takes seconds).
+
+    A pool that breaks (a worker killed, say) is not worth a lost profiling run: from then on the
+    networks are built inline and ``fell_back`` says so.
+    """
 
     def __init__(self, workers: int = 0):
         self.workers = workers
+        self.fell_back = False
         self._pool: ProcessPoolExecutor | None = None
 
     def submit(self, specs: Sequence[Spec]) -> Callable[[], list[Network]]:
         specs = list(specs)
-        if self.workers == 0:
+        if self.workers == 0 or self.fell_back:
             return lambda: [build_network(g, c) for g, c in specs]
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_worker_init)
-        futures: list[Future] = [self._pool.submit(pack_network, g, c) for g, c in specs]
-        return lambda: [f.result().unpack() for f in futures]
+            for _ in range(self.workers):  # start them all now: a worker takes seconds to import torch
+                self._pool.submit(int)
+            return lambda: [build_network(g, c) for g, c in specs]  # built here meanwhile
+        try:
+            futures: list[Future] = [self._pool.submit(pack_network, g, c) for g, c in specs]
+        except BrokenProcessPool:
+            return self._fall_back(specs)
+        return lambda: self._collect(futures, specs)
+
+    def _collect(self, futures: list[Future], specs: list[Spec]) -> list[Network]:
+        try:
+            return [f.result().unpack() for f in futures]
+        except BrokenProcessPool:
+            return self._fall_back(specs)()
+
+    def _fall_back(self, specs: list[Spec]) -> Callable[[], list[Network]]:
+        self.fell_back = True
+        return lambda: [build_network(g, c) for g, c in specs]
 
     def close(self) -> None:
         if self._pool is not None:
@@ -357,6 +389,7 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
     """
     stats = stats or ProfileStats()
     workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend)
+    size = cfg.batch_archs or default_batch_archs(timer.backend)
     fp = timer.fingerprint()
     fp_id = fingerprint_id(fp)
     rng = random.Random(f"repeats-{cfg.seed}")
@@ -367,14 +400,14 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
         stream = architecture_stream(cfg)
         if progress:
             progress(len(done.keys), cfg.n)
-        plan = _Plan.next(stream, done.keys, set(), cfg, builder, anchor)
+        plan = _Plan.next(stream, done.keys, set(), size, cfg.n, builder, anchor)
         while plan.batch:
             t0 = time.perf_counter()
             repeats = _pick_repeats(store, timer.backend, fp_id, done.samples, cfg, rng)
             stats.store_s += time.perf_counter() - t0
             # The repeat's network is submitted before the next batch's, so it is built first.
             networks = plan.networks(builder, [(s.genotype_json, s.config) for s in repeats])
-            ahead = _Plan.next(stream, done.keys, plan.keys(), cfg, builder, anchor)
+            ahead = _Plan.next(stream, done.keys, plan.keys(), size, cfg.n, builder, anchor)
             jobs = [(g.to_json(), c.to_dict(), "primary") for g, c in plan.batch]
             jobs += [(s.genotype_json, s.config, "repeat") for s in repeats]
             stored = time_into_store(store, timer, fp, jobs, stats, anchor, networks)
@@ -384,10 +417,12 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
             stats.store_s += time.perf_counter() - t0
             if progress:
                 progress(len(done.keys), cfg.n)
-            plan = ahead.still_due(done.keys, cfg.n) or _Plan.next(stream, done.keys, set(), cfg, builder, anchor)
+            plan = ahead.still_due(done.keys, cfg.n) or _Plan.next(stream, done.keys, set(), size, cfg.n,
+                                                                   builder, anchor)
         summary = store.summary()
     stats.wall_s += time.perf_counter() - t_start
-    summary.update(**stats.report(), fingerprint_id=fp_id, build_workers=workers)
+    summary.update(**stats.report(), fingerprint_id=fp_id, batch_archs=size, build_workers=workers,
+                   build_fell_back=builder.fell_back)
     return summary
 
 
@@ -400,9 +435,9 @@ class _Plan:
     anchored: bool
 
     @classmethod
-    def next(cls, stream, done: set[str], planned: set[str], cfg: ProfileConfig, builder: NetworkBuilder,
-             anchor: Spec | None) -> "_Plan":
-        batch = _next_batch(stream, done | planned, cfg.batch_archs, cfg.n - len(done) - len(planned))
+    def next(cls, stream: Iterator[tuple[Genotype, NetworkConfig]], done: set[str], planned: set[str], size: int,
+             n: int, builder: NetworkBuilder, anchor: Spec | None) -> "_Plan":
+        batch = _next_batch(stream, lambda key: key in done or key in planned, size, n - len(done) - len(planned))
         specs = [(g.to_json(), c.to_dict()) for g, c in batch] + ([anchor] if anchor and batch else [])
         return cls(batch, builder.submit(specs) if batch else None, anchor is not None)
 
@@ -411,8 +446,8 @@ class _Plan:
 
     def still_due(self, done: set[str], n: int) -> "_Plan | None":
         """This plan minus what another writer stored meanwhile (None when nothing is left)."""
-        room = n - len(done)
-        keep = [i for i, (g, c) in enumerate(self.batch) if arch_key(g.to_json(), c.to_dict()) not in done][:max(room, 0)]
+        room = max(n - len(done), 0)
+        keep = [i for i, (g, c) in enumerate(self.batch) if arch_key(g.to_json(), c.to_dict()) not in done][:room]
         if not keep:
             return None
         if len(keep) == len(self.batch):
@@ -438,11 +473,13 @@ class _Plan:
         return collect
 
 
-def _next_batch(stream, done: set[str], size: int, remaining: int) -> list[tuple[Genotype, NetworkConfig]]:
+def _next_batch(stream: Iterator[tuple[Genotype, NetworkConfig]], taken: Callable[[str], bool], size: int,
+                remaining: int) -> list[tuple[Genotype, NetworkConfig]]:
+    """The next ``min(size, remaining)`` architectures of ``stream`` whose key is not ``taken``."""
     batch: list[tuple[Genotype, NetworkConfig]] = []
     while len(batch) < min(size, remaining):
         g, c = next(stream)
-        if arch_key(g.to_json(), c.to_dict()) not in done and all((g, c) != b for b in batch):
+        if not taken(arch_key(g.to_json(), c.to_dict())) and all((g, c) != b for b in batch):
             batch.append((g, c))
     return batch
 

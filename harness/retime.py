@@ -18,7 +18,8 @@ from typing import Callable
 
 from gnnlat.errors import GnnlatError
 from gnnlat.network import NetworkConfig
-from harness.profile import NetworkBuilder, ProfileStats, anchor_job, default_build_workers, time_into_store
+from harness.profile import (NetworkBuilder, ProfileStats, anchor_job, default_batch_archs, default_build_workers,
+                             time_into_store)
 from harness.store import ProfileStore, Sample, fingerprint_id
 from harness.timers import Timer
 
@@ -35,7 +36,7 @@ class RetimeConfig:
     times: int = 1  # repeats every selected primary should have once the run ends
     part: str = "all"  # all | fixed (at ``config``) | vary (any other config)
     config: NetworkConfig = field(default_factory=NetworkConfig)
-    batch_archs: int = 4  # networks timed together in interleaved rounds
+    batch_archs: int | None = None  # networks timed together in rounds; None: default_batch_archs
     anchor: bool = True  # time the anchor network (DARTS V2 at ``config``) in every batch
     build_workers: int | None = None  # processes building networks ahead; None: default_build_workers
 
@@ -44,7 +45,7 @@ class RetimeConfig:
             raise RetimeError(f"--times must be at least 1, got {self.times}")
         if self.part not in PARTS:
             raise RetimeError(f"--part must be one of {', '.join(PARTS)}, got {self.part!r}")
-        if self.batch_archs < 1:
+        if self.batch_archs is not None and self.batch_archs < 1:
             raise RetimeError("batch_archs must be at least 1")
         if self.build_workers is not None and self.build_workers < 0:
             raise RetimeError(f"build_workers must be >= 0, got {self.build_workers}")
@@ -74,6 +75,7 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
     are built while the current one is timed."""
     stats = stats or ProfileStats()
     workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend)
+    size = cfg.batch_archs or default_batch_archs(timer.backend)
     fp = timer.fingerprint()
     fp_id = fingerprint_id(fp)
     anchor = anchor_job(cfg.config) if cfg.anchor else None
@@ -86,7 +88,7 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
                               f"(fingerprint {fp_id}); re-timing needs the device that profiled it")
         if progress:
             progress(0, len(todo))
-        batches = [todo[i:i + cfg.batch_archs] for i in range(0, len(todo), cfg.batch_archs)]
+        batches = [todo[i:i + size] for i in range(0, len(todo), size)]
         specs = [[(s.genotype_json, s.config) for s in b] + ([anchor] if anchor else []) for b in batches]
         pending = builder.submit(specs[0]) if batches else None
         for k, batch in enumerate(batches):
@@ -94,9 +96,9 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
             time_into_store(store, timer, fp, [(s.genotype_json, s.config, "repeat") for s in batch], stats,
                             anchor, networks)
             if progress:
-                progress(k * cfg.batch_archs + len(batch), len(todo))
+                progress(k * size + len(batch), len(todo))
         summary = store.summary()
     stats.wall_s += time.perf_counter() - t_start
     summary.update(retimed=len(todo), selected=selected, **stats.report(), fingerprint_id=fp_id,
-                   build_workers=workers)
+                   batch_archs=size, build_workers=workers, build_fell_back=builder.fell_back)
     return summary

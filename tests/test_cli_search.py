@@ -87,8 +87,11 @@ def test_search_json_end_to_end_and_resume(local, tmp_path):
     # predicted_ms is the predictor's latency of the recorded genotype at the deployment config ...
     predicted = invoke_json("predict", "--predictor", model, out / "genotype.json", *TINY)["predicted_ms"]
     assert res["predicted_ms"] == pytest.approx(predicted, rel=1e-4)
-    # ... and the reported error compares it with the measurement.
+    # ... the reported error compares it with the measurement, and both are ms of the same network:
+    # a predictor profiled on this machine at this config is within ±60 % here; 10x only catches a wrong
+    # unit or config, never timing noise.
     assert res["relative_error"] == pytest.approx((res["predicted_ms"] - res["measured_ms"]) / res["measured_ms"])
+    assert 0.1 < res["predicted_ms"] / res["measured_ms"] < 10
     again = invoke_json("search", "--lam", "0.2", "--predictor", model, "--out", out, "--resume", *SMALL_SEARCH)
     assert again["genotype"] == res["genotype"]
 

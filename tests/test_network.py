@@ -172,33 +172,23 @@ def test_count_macs_restores_training_mode_and_leaves_no_hooks() -> None:
 
 
 # ---- drop path ------------------------------------------------------------------------------
+def _forward_seeded(net: Network, x: torch.Tensor, seeds: tuple[int, ...]) -> list[torch.Tensor]:
+    with torch.no_grad():
+        return [torch.manual_seed(s) and net(x) for s in seeds]
+
+
 def test_drop_path_only_in_training() -> None:
     torch.manual_seed(0)
     net = Network(DARTS_V2, SMALL)
     net.drop_path_prob = 0.5
     x = torch.randn(4, 3, 8, 8)
 
-    net.eval()
-    with torch.no_grad():
-        torch.manual_seed(1)
-        a = net(x)
-        torch.manual_seed(2)
-        b = net(x)
+    a, b = _forward_seeded(net.eval(), x, (1, 2))
     assert torch.equal(a, b)
 
-    net.train()
-    with torch.no_grad():
-        torch.manual_seed(1)
-        c = net(x)
-        torch.manual_seed(2)
-        d = net(x)
-        torch.manual_seed(1)
-        c_again = net(x)
-        net.drop_path_prob = 0.0
-        torch.manual_seed(1)
-        e = net(x)
-        torch.manual_seed(2)
-        f = net(x)
+    c, d, c_again = _forward_seeded(net.train(), x, (1, 2, 1))
     assert not torch.allclose(c, d)  # different masks
     assert torch.allclose(c, c_again)  # same seed, same masks
+    net.drop_path_prob = 0.0
+    e, f = _forward_seeded(net, x, (1, 2))
     assert torch.allclose(e, f)  # no drop path: train mode is deterministic too

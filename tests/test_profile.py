@@ -127,7 +127,22 @@ def test_packed_network_unpacks_to_the_same_network():
 
 
 def test_builder_inline_builds_lazily_in_order():
-    specs = [(DARTS_V2.to_json(), TINY.to_dict()), (DARTS_V2.to_json(), NetworkConfig(C=6, layers=3, resolution=8).to_dict())]
+    other = NetworkConfig(C=6, layers=3, resolution=8)
+    specs = [(DARTS_V2.to_json(), TINY.to_dict()), (DARTS_V2.to_json(), other.to_dict())]
     with NetworkBuilder(workers=0) as builder:
         nets = builder.submit(specs)()
     assert [n.config.C for n in nets] == [4, 6]
+
+
+def test_a_broken_builder_pool_falls_back_to_building_inline():
+    specs = [(DARTS_V2.to_json(), TINY.to_dict())]
+    with NetworkBuilder(workers=1) as builder:
+        assert [n.config.C for n in builder.submit(specs)()] == [4]  # inline, while the worker starts
+        assert [n.config.C for n in builder.submit(specs)()] == [4]  # by the worker
+        assert not builder.fell_back
+        for process in list(builder._pool._processes.values()):  # a worker dies (OOM killer, say)
+            process.kill()
+            process.join()
+        nets = builder.submit(specs)()
+        assert [n.config.C for n in nets] == [4] and builder.fell_back
+        assert [n.config.C for n in builder.submit(specs)()] == [4]
