@@ -164,10 +164,12 @@ main() {
     fi
     environment
     step gpu-tests "$TESTS_S" - bash -c \
-        "set -o pipefail; '$PY' -m pytest -q -m gpu tests/test_gpu.py tests/test_timers.py 2>&1 | tee '$OUT/gpu-tests.log'"
+        "set -o pipefail; '$PY' -m pytest -q -m gpu tests/test_gpu.py tests/test_timers.py tests/test_devices.py 2>&1 | tee '$OUT/gpu-tests.log'"
     # What the later steps need is reserved: the vary run, then 60 s for info and the search test.
     profile_run profile-fixed "$(capped "$FIXED_S" $((VARY_S + 60)))" "$OUT/profile-fixed.json" --n 1000 --seed 0
-    profile_run profile-vary "$(capped "$VARY_S" 60)" "$OUT/profile-vary.json" --n 2000 --seed 1 --vary-config
+    # The vary part gets 1,000 architectures of its own, whatever the fixed run reached.
+    profile_run profile-vary "$(capped "$VARY_S" 60)" "$OUT/profile-vary.json" --n $(( $(primaries) + 1000 )) \
+        --seed 1 --vary-config
     step info 30 "$OUT/triton-info.json" "$PY" cli.py info "$DB" --json
     checkpoint
     # --device is new in search; its absence (an older cli.py) must not stop the session.
