@@ -166,11 +166,21 @@ def noise_text(nf: dict, missing: str = "n/a") -> str:
     return f"median {nf['median']:.2%}, p90 {nf['p90']:.2%} (n={nf['n']})" if nf["n"] else missing
 
 
+def time_text(summary: dict) -> str:
+    """Where a harness run's time went per architecture, and whether it stopped at its time limit."""
+    per = ", ".join(f"{k} {v:.1f}" for k, v in summary.get("time_per_arch_ms", {}).items())
+    stop = "\nstopped at the time limit; re-run the same command to go on" if summary.get("time_limit_reached") else ""
+    return f"\nms per architecture: {per}" + stop
+
+
 def anchored_noise_text(nf: dict) -> str:
     """The drift-corrected noise floor as a phrase to append, when there is one."""
     return f"; anchored noise floor {noise_text(nf)}" if nf["n"] else ""
 
 
+time_limit_option = click.option(
+    "--time-limit", "time_limit_s", type=float, default=None,
+    help="seconds; stop cleanly after the batch in flight once they have passed (re-run to go on)")
 anchor_option = click.option(
     "--anchor/--no-anchor", default=True, show_default=True,
     help="time DARTS V2 in every batch so drift can be divided out of the labels")
@@ -191,18 +201,19 @@ def _timing_text(t: dict) -> str:
 @click.option("--repeat-frac", type=float, default=0.05, show_default=True,
               help="share of architectures re-timed later in the run (noise floor)")
 @anchor_option
+@time_limit_option
 @timer_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, anchor: bool,
-            as_json: bool, **kwargs: Any) -> None:
+            time_limit_s: float | None, as_json: bool, **kwargs: Any) -> None:
     """Time randomly sampled architectures into a profile store; re-running resumes."""
     from harness.profile import ProfileConfig, ProfileStats, run_profile
     from harness.timers import make_timer
     from workflows.records import noise_floor
 
     cfg = ProfileConfig(n=n, out=out, seed=seed, config=pop_config(kwargs), vary_config=vary_config,
-                        repeat_frac=repeat_frac, anchor=anchor)
+                        repeat_frac=repeat_frac, anchor=anchor, time_limit_s=time_limit_s)
     timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
     with progress_bar(f"profile {timer.backend}", n) as progress:
@@ -213,6 +224,7 @@ def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, 
             f"overhead {summary['overhead_frac']:.0%} of wall time; noise floor "
             + noise_text(summary["noise_floor"], "n/a (no repeats yet)")
             + anchored_noise_text(summary["anchored_noise_floor"]))
+    text += time_text(summary)
     emit(as_json, summary, text)
 
 
@@ -225,10 +237,12 @@ def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, 
               help="fixed: architectures at the config given below; vary: all others")
 @config_options
 @anchor_option
+@time_limit_option
 @timer_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def retime(path: str, times: int, part: str, anchor: bool, as_json: bool, **kwargs: Any) -> None:
+def retime(path: str, times: int, part: str, anchor: bool, time_limit_s: float | None, as_json: bool,
+           **kwargs: Any) -> None:
     """Time a profile's architectures again on this device, stored as repeats that the latency
     labels use (min or anchored). Re-running resumes; nothing is re-timed twice."""
     from harness.profile import ProfileStats
@@ -236,7 +250,8 @@ def retime(path: str, times: int, part: str, anchor: bool, as_json: bool, **kwar
     from harness.timers import make_timer
     from workflows.records import noise_floor
 
-    cfg = RetimeConfig(path=path, times=times, part=part, config=pop_config(kwargs), anchor=anchor)
+    cfg = RetimeConfig(path=path, times=times, part=part, config=pop_config(kwargs), anchor=anchor,
+                       time_limit_s=time_limit_s)
     timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
     with progress_bar(f"retime {timer.backend}") as progress:
@@ -245,6 +260,7 @@ def retime(path: str, times: int, part: str, anchor: bool, as_json: bool, **kwar
     text = (f"{path}: re-timed {summary['retimed']} of {summary['selected']} {part} architectures "
             f"({summary['repeats']} repeats in the file); noise floor " + noise_text(summary["noise_floor"])
             + anchored_noise_text(summary["anchored_noise_floor"]))
+    text += time_text(summary)
     emit(as_json, summary, text)
 
 

@@ -61,7 +61,7 @@ def run_search(cfg: SearchConfig, latency_fn: LatencyFn, lat_ref: float | None =
     device = resolve_device(cfg.device, SearchError)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed, device)
     splits = load_dataset(cfg.dataset, cfg.data_dir, cfg.seed)
     w_data, a_data = split_for_search(splits.train, cfg.train_portion, cfg.seed)
     model = Supernet(dataset_network_config(splits, cfg.C, cfg.layers, SearchError), steps=STEPS).to(device)

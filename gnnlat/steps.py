@@ -3,6 +3,7 @@ network config a dataset implies, one SGD weight step, and evaluation."""
 from __future__ import annotations
 
 import math
+import os
 import random
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -74,10 +75,19 @@ def resolve_device(device: str, error: type[Exception]) -> torch.device:
     return torch.device(device)
 
 
-def seed_everything(seed: int) -> None:
+def seed_everything(seed: int, device: torch.device = torch.device("cpu")) -> None:
+    """Seed Python, numpy and torch (every CUDA device too). On CUDA also ask for deterministic
+    kernels: cuDNN's autotuner and some of its algorithms differ from run to run, and a resumed
+    search must derive the genotype an uninterrupted one derives. This sets process-wide torch
+    flags; ops with no deterministic CUDA kernel warn instead of failing."""
     random.seed(seed)
     np.random.seed(seed)
-    torch.manual_seed(seed)  # also seeds every CUDA device
+    torch.manual_seed(seed)
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS reads it at its first call
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def dataset_network_config(splits: DatasetSplits, C: int, layers: int, error: type[Exception]) -> NetworkConfig:

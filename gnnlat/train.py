@@ -50,7 +50,7 @@ def train_network(genotype: Genotype, cfg: TrainConfig,
     train_acc, val_acc, drop_path_prob)."""
     cfg.validate()
     device = resolve_device(cfg.device, TrainError)
-    seed_everything(cfg.seed)  # also drives drop-path masks
+    seed_everything(cfg.seed, device)  # also drives drop-path masks
     splits = load_dataset(cfg.dataset, cfg.data_dir, cfg.seed)
     model = Network(genotype, dataset_network_config(splits, cfg.C, cfg.layers, TrainError)).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)

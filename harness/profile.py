@@ -14,6 +14,7 @@ import io
 import multiprocessing
 import os
 import pickle
+import math
 import random
 import signal
 import time
@@ -62,12 +63,14 @@ class ProfileConfig:
     repeat_delay: int = 50  # a repeat re-times a sample at least this many primaries later
     anchor: bool = True  # time the anchor network in every batch (see ``anchor_job``)
     build_workers: int | None = None  # processes building networks ahead; None: default_build_workers
+    time_limit_s: float | None = None  # stop after the batch that passes this many seconds
 
     def __post_init__(self) -> None:
+        check_time_limit(self.time_limit_s, ProfileConfigError)
         if self.n < 1:
-            raise ProfileConfigError(f"--n must be at least 1, got {self.n}")
+            raise ProfileConfigError(f"n must be at least 1, got {self.n}")
         if not 0 <= self.repeat_frac <= 1:
-            raise ProfileConfigError(f"--repeat-frac must be within [0, 1], got {self.repeat_frac}")
+            raise ProfileConfigError(f"repeat_frac must be within [0, 1], got {self.repeat_frac}")
         if self.batch_archs is not None and self.batch_archs < 1:
             raise ProfileConfigError("batch_archs must be at least 1")
         if self.build_workers is not None and self.build_workers < 0:
@@ -88,7 +91,7 @@ def vary_config(rng: random.Random, base: NetworkConfig) -> NetworkConfig:
                           batch=rng.choice(VARY_BATCH), classes=base.classes)
         if _cost(c) <= limit:
             return c
-    raise ProfileConfigError("no --vary-config sample fits the cost limit")  # unreachable with the ranges above
+    raise ProfileConfigError("no vary-config sample fits the cost limit")  # unreachable with the ranges above
 
 
 def architecture_stream(cfg: ProfileConfig) -> Iterator[tuple[Genotype, NetworkConfig]]:
@@ -417,13 +420,27 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
             stats.store_s += time.perf_counter() - t0
             if progress:
                 progress(len(done.keys), cfg.n)
+            if out_of_time(t_start, cfg.time_limit_s):
+                break
             plan = ahead.still_due(done.keys, cfg.n) or _Plan.next(stream, done.keys, set(), size, cfg.n,
                                                                    builder, anchor)
         summary = store.summary()
     stats.wall_s += time.perf_counter() - t_start
     summary.update(**stats.report(), fingerprint_id=fp_id, batch_archs=size, build_workers=workers,
-                   build_fell_back=builder.fell_back)
+                   build_fell_back=builder.fell_back, time_limit_reached=out_of_time(t_start, cfg.time_limit_s))
     return summary
+
+
+def check_time_limit(limit_s: float | None, error: type[Exception]) -> None:
+    if limit_s is not None and not (math.isfinite(limit_s) and limit_s > 0):
+        raise error(f"time limit must be a positive number of seconds, got {limit_s}")
+
+
+def out_of_time(t_start: float, limit_s: float | None) -> bool:
+    """Whether a run started at ``t_start`` (perf_counter) has used up its time limit, if any. A
+    limit ends a run cleanly between batches (after one batch at least), with its summary, unlike
+    a kill."""
+    return limit_s is not None and time.perf_counter() - t_start >= limit_s
 
 
 @dataclass

@@ -18,8 +18,8 @@ from typing import Callable
 
 from gnnlat.errors import GnnlatError
 from gnnlat.network import NetworkConfig
-from harness.profile import (NetworkBuilder, ProfileStats, anchor_job, default_batch_archs, default_build_workers,
-                             time_into_store)
+from harness.profile import (anchor_job, check_time_limit, default_batch_archs, default_build_workers,
+                             NetworkBuilder, out_of_time, ProfileStats, time_into_store)
 from harness.store import ProfileStore, Sample, fingerprint_id
 from harness.timers import Timer
 
@@ -39,12 +39,14 @@ class RetimeConfig:
     batch_archs: int | None = None  # networks timed together in rounds; None: default_batch_archs
     anchor: bool = True  # time the anchor network (DARTS V2 at ``config``) in every batch
     build_workers: int | None = None  # processes building networks ahead; None: default_build_workers
+    time_limit_s: float | None = None  # stop after the batch that passes this many seconds
 
     def __post_init__(self) -> None:
+        check_time_limit(self.time_limit_s, RetimeError)
         if self.times < 1:
-            raise RetimeError(f"--times must be at least 1, got {self.times}")
+            raise RetimeError(f"times must be at least 1, got {self.times}")
         if self.part not in PARTS:
-            raise RetimeError(f"--part must be one of {', '.join(PARTS)}, got {self.part!r}")
+            raise RetimeError(f"part must be one of {', '.join(PARTS)}, got {self.part!r}")
         if self.batch_archs is not None and self.batch_archs < 1:
             raise RetimeError("batch_archs must be at least 1")
         if self.build_workers is not None and self.build_workers < 0:
@@ -92,6 +94,8 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
         specs = [[(s.genotype_json, s.config) for s in b] + ([anchor] if anchor else []) for b in batches]
         pending = builder.submit(specs[0]) if batches else None
         for k, batch in enumerate(batches):
+            if k and out_of_time(t_start, cfg.time_limit_s):  # every run times one batch at least
+                break
             networks, pending = pending, builder.submit(specs[k + 1]) if k + 1 < len(batches) else None
             time_into_store(store, timer, fp, [(s.genotype_json, s.config, "repeat") for s in batch], stats,
                             anchor, networks)
@@ -99,6 +103,7 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
                 progress(k * size + len(batch), len(todo))
         summary = store.summary()
     stats.wall_s += time.perf_counter() - t_start
-    summary.update(retimed=len(todo), selected=selected, **stats.report(), fingerprint_id=fp_id,
-                   batch_archs=size, build_workers=workers, build_fell_back=builder.fell_back)
+    summary.update(retimed=stats.timed, selected=selected, **stats.report(), fingerprint_id=fp_id,
+                   batch_archs=size, build_workers=workers, build_fell_back=builder.fell_back,
+                   time_limit_reached=out_of_time(t_start, cfg.time_limit_s))
     return summary

@@ -84,12 +84,10 @@ def fingerprint_id(fp: dict) -> str:
 
 
 @dataclass
-class Sample:
-    """One latency measurement of one architecture on one backend and device."""
+class TimingStats:
+    """The statistics of one timing that a profile keeps (``harness.timers.summarize`` makes them):
+    ``latency_ms`` is the minimum over interleaved rounds, the robust statistic."""
 
-    genotype_json: str
-    config: dict
-    backend: str
     latency_ms: float
     median_ms: float
     p90_ms: float
@@ -98,6 +96,15 @@ class Sample:
     reps: int
     round_spread: float
     noisy: bool
+
+
+@dataclass
+class Sample(TimingStats):
+    """One latency measurement of one architecture on one backend and device."""
+
+    genotype_json: str
+    config: dict
+    backend: str
     fingerprint: dict
     kind: str = "primary"
     extra: dict = field(default_factory=dict)

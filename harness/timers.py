@@ -25,6 +25,7 @@ import torch
 from gnnlat.errors import GnnlatError
 from gnnlat.network import Network
 from harness.fingerprint import fingerprint
+from harness.store import TimingStats
 
 BACKENDS = ("cpu", "onnxruntime", "triton")
 ONNX_OPSET = 17
@@ -56,21 +57,11 @@ class TimerSettings:
 
 
 @dataclass
-class Timing:
-    """One network's measurement; ``latency_ms`` is the robust statistic profiles store.
+class Timing(TimingStats):
+    """One network's measurement: the stored statistics, the sorted round minima, and
+    ``timed_ms``, the sum of every timed run (the timed window). ``reps`` is the number of timed
+    runs in each round (the fewest, where a benchmark call sized its rounds itself)."""
 
-    ``reps`` is the number of timed runs in each round (the fewest, where a benchmark call sized
-    its rounds itself); ``timed_ms`` is the sum of every timed run, the timed window.
-    """
-
-    latency_ms: float
-    median_ms: float
-    p90_ms: float
-    cv: float
-    rounds: int
-    reps: int
-    round_spread: float
-    noisy: bool
     round_minima: list[float] = field(default_factory=list)
     timed_ms: float = 0.0
 
@@ -126,6 +117,20 @@ class CudaOps:
     def synchronize(self) -> None:
         torch.cuda.synchronize()
 
+    def capture(self, fn: Callable[[], object]) -> Callable[[], object]:
+        """``fn`` recorded as a CUDA graph (after warm-up runs on a side stream, which capture
+        requires); its replay runs the same kernels without the host's per-op launch cost."""
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                fn()
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            fn()
+        return graph.replay
+
     def do_bench(self, fn: Callable[[], object], warmup_ms: float, rep_ms: float) -> list[float]:
         """One benchmark round: every timed run of ``fn`` (ms), CUDA events, L2 flushed between runs."""
         try:
@@ -172,6 +177,9 @@ class HostCuda(CudaOps):
 
     def synchronize(self) -> None:
         pass
+
+    def capture(self, fn: Callable[[], object]) -> Callable[[], object]:
+        return fn
 
     def do_bench(self, fn: Callable[[], object], warmup_ms: float, rep_ms: float) -> list[float]:
         return host_do_bench(fn, warmup_ms, rep_ms)
@@ -351,6 +359,11 @@ class TritonTimer(Timer):
     applies as on the CPU backends; ``reps`` records how many timed runs do_bench made per round.
     All CUDA calls go through ``cuda`` (default: the module's ``CUDA`` seam at construction).
 
+    Each network is timed as a CUDA graph replay: an eager forward at batch 1 spends most of its
+    time in the host's per-op launch overhead, which a shared host makes noisy (round minima of one
+    network 7-12 ms apart in eager mode, see docs/results.md) and which a deployment on a GPU
+    avoids with graphs. The replay's CUDA-event time is the GPU's own, and it is repeatable.
+
     The defaults are sized for a GPU, whose CUDA-event timings drift far less than wall times on a
     shared CPU: two interleaved rounds (retried when they disagree) settle the minimum. Each
     do_bench call costs at least seven untimed runs (a first run, a five-run estimate, warm-up)
@@ -366,10 +379,10 @@ class TritonTimer(Timer):
         self.cuda = cuda if cuda is not None else CUDA
         if not self.cuda.available():
             raise TimerError("the triton backend needs a CUDA GPU; none is available here "
-                             "(use --backend onnxruntime or cpu)")
+                             "(use the onnxruntime or cpu backend)")
 
     def fingerprint(self) -> dict:
-        return fingerprint(self.backend, self.threads, gpu=self.cuda.describe())
+        return fingerprint(self.backend, self.threads, gpu=self.cuda.describe(), timing="cuda_graph")
 
     def prepare(self, network: Network) -> Callable[[], object]:
         model = self.cuda.to_device(network.eval())
@@ -379,7 +392,7 @@ class TritonTimer(Timer):
             with torch.inference_mode():
                 return model(x)
 
-        return run
+        return self.cuda.capture(run)
 
     def _reps_for(self, fn: Callable[[], object]) -> int:
         # The copies to the device land before any timing. No run here: do_bench starts with an

@@ -61,7 +61,8 @@ def test_info_bad_input(tmp_path):
 
 def test_measure_bad_input(root):
     assert_clean_failure(invoke("measure", "{not json", "--backend", "cpu"), "json")
-    assert_clean_failure(invoke("measure", root / "gnnlat/shipped_data/examples" / "darts_v2.json", "--backend", "cpu", "--C", "-2"), "C")
+    example = root / "gnnlat/shipped_data/examples" / "darts_v2.json"
+    assert_clean_failure(invoke("measure", example, "--backend", "cpu", "--C", "-2"), "C")
 
 
 def test_profile_survives_kill_9_and_resumes_without_duplicates(tmp_path):
@@ -81,6 +82,19 @@ def test_profile_survives_kill_9_and_resumes_without_duplicates(tmp_path):
     with ProfileStore(db, create=False) as s:
         keys = [x.arch_key for x in s.samples()]
     assert len(keys) == len(set(keys)) == resumed["samples"] == max(12, killed_at + 4)
+
+
+def test_time_limit_stops_between_batches_and_the_run_resumes(tmp_path):
+    db = tmp_path / "t.db"
+    args = ["--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST]
+    first = invoke_json("profile", "--n", "40", "--time-limit", "0.001", *args)
+    assert first["time_limit_reached"] and first["samples"] == 4  # one whole batch, then the limit
+    assert set(first["time_per_arch_ms"]) >= {"build", "warmup", "timed", "store", "total"}
+    done = invoke_json("profile", "--n", "8", *args)
+    assert not done["time_limit_reached"] and done["samples"] == 8
+    again = invoke_json("retime", "--profile", db, "--time-limit", "0.001", "--backend", "cpu", *TINY, *FAST)
+    assert again["time_limit_reached"] and again["retimed"] == 4 and again["repeats"] == 4
+    assert_clean_failure(invoke("profile", "--n", "8", "--time-limit", "-1", *args), "time limit must be a positive")
 
 
 def test_two_profilers_write_the_same_file(tmp_path):
@@ -104,7 +118,7 @@ def test_retime_cli_resumes_and_fails_cleanly(tmp_path):
     assert invoke_json("retime", "--profile", db, "--backend", "cpu", *TINY, *FAST)["retimed"] == 0
     assert invoke_json("info", db)["anchored_noise_floor"]["n"] == 4  # both timings of each had an anchor
     assert_clean_failure(invoke("retime", "--profile", tmp_path / "missing.db", "--backend", "cpu"), "missing.db")
-    assert_clean_failure(invoke("retime", "--profile", db, "--backend", "cpu", "--times", "0"), "--times")
+    assert_clean_failure(invoke("retime", "--profile", db, "--backend", "cpu", "--times", "0"), "times must be at least 1")
     assert_clean_failure(invoke("retime", "--profile", db, "--backend", "cpu", "--threads", "2"), "no primaries")
     (tmp_path / "junk.db").write_bytes(b"not a database at all" * 10)
     assert_clean_failure(invoke("retime", "--profile", tmp_path / "junk.db", "--backend", "cpu"),

@@ -56,8 +56,12 @@ def test_search_on_cuda_resumes_to_the_same_genotype_and_loads_on_cpu(tmp_path):
     def cfg(name, device, **kw):
         return SearchConfig(device=device, out_dir=str(tmp_path / name), **{**QUICK, **kw})
 
+    def stop_after_one_epoch(record):
+        raise KeyboardInterrupt
+
     whole = run_search(cfg("a", "cuda"), flat_latency)
-    run_search(cfg("b", "cuda", epochs=1), flat_latency)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(cfg("b", "cuda"), flat_latency, progress=stop_after_one_epoch)
     state = torch.load(tmp_path / "b" / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert state["epoch"] == 1 and "cuda" in state["rng"]
     shutil.copytree(tmp_path / "b", tmp_path / "c")
