@@ -148,17 +148,41 @@ def pop_timer_args(kwargs: dict) -> tuple[str, int, Any]:
 
 
 @contextmanager
-def progress_bar(desc: str, total: int | None = None):
+def progress_bar(desc: str, total: int | None = None, noise: Callable[[], dict] | None = None):
     """A tqdm bar on stderr (hidden when stderr is not a terminal) as a ``progress(done, total)``
-    callback, the form the harness loops report in."""
+    callback, the form the harness loops report in; ``noise`` gives the run's live noise floor."""
     from tqdm import tqdm
 
     with tqdm(total=total, desc=desc, unit="arch", file=sys.stderr, disable=None) as bar:
         def progress(done: int, total: int) -> None:
             bar.total = total
+            nf = noise() if noise else {"n": 0}
+            if nf["n"]:
+                bar.set_postfix_str(f"noise {nf['median']:.1%}/{nf['p90']:.1%} (n={nf['n']})", refresh=False)
             bar.update(done - bar.n)
 
         yield progress
+
+
+NOISE_WARN = 0.02  # a median repeat difference above this makes labels unreliable at ±10% targets
+
+
+def noise_warning(nf: dict) -> str | None:
+    """A warning when a run's live noise floor exceeds NOISE_WARN, else None."""
+    if nf.get("n") and nf["median"] > NOISE_WARN:
+        return (f"noise floor {nf['median']:.1%} (median of {nf['n']} repeats) exceeds {NOISE_WARN:.0%}: this "
+                "machine is busy; re-time later (retime) before trusting the labels")
+    return None
+
+
+def harness_report(summary: dict, as_json: bool, text: str) -> None:
+    """Emit a profile/retime summary with its live noise floor and, when it is high, a warning."""
+    warning = noise_warning(summary.get("live_noise_floor", {}))
+    summary["noise_warning"] = warning
+    text += "\nlive noise floor (this run): " + noise_text(summary.get("live_noise_floor", {"n": 0}), "n/a")
+    emit(as_json, summary, text)
+    if warning:
+        click.echo("warning: " + warning, err=True)
 
 
 def noise_text(nf: dict, missing: str = "n/a") -> str:
@@ -187,9 +211,16 @@ anchor_option = click.option(
 
 
 def _timing_text(t: dict) -> str:
+    a = t.get("agreement")
+    agreement = ""
+    if a:
+        spread = "n/a" if a["spread"] is None else f"{a['spread']:.1%}"
+        agreement = (f"\nwindows: {a['windows']} over {t['span_s']:.1f} s, "
+                     f"{'agreed' if a['agreed'] else 'did NOT agree'} within {spread}"
+                     + (f"; anchor {t['anchor_ms']:.3f} ms" if t.get("anchor_ms") else ""))
     return (f"latency {t['latency_ms']:.3f} ms (min of {t['rounds']} interleaved rounds)  "
             f"median {t['median_ms']:.3f}  p90 {t['p90_ms']:.3f}  cv {t['cv']:.3f}"
-            + ("  NOISY" if t["noisy"] else ""))
+            + ("  NOISY" if t["noisy"] else "") + agreement)
 
 
 @main.command()
@@ -198,8 +229,8 @@ def _timing_text(t: dict) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @config_options
 @click.option("--vary-config", is_flag=True, help="sample C, layers, resolution and batch too")
-@click.option("--repeat-frac", type=float, default=0.05, show_default=True,
-              help="share of architectures re-timed later in the run (noise floor)")
+@click.option("--repeat-frac", type=float, default=0.1, show_default=True,
+              help="share of architectures re-timed during the run (live noise floor)")
 @anchor_option
 @time_limit_option
 @timer_options
@@ -216,7 +247,7 @@ def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, 
                         repeat_frac=repeat_frac, anchor=anchor, time_limit_s=time_limit_s)
     timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
-    with progress_bar(f"profile {timer.backend}", n) as progress:
+    with progress_bar(f"profile {timer.backend}", n, stats.noise) as progress:
         summary = run_profile(cfg, timer, progress, stats)
     summary["anchored_noise_floor"] = noise_floor(out, labels="anchored")
     text = (f"{out}: {summary['samples']} samples ({summary['unique_architectures']} unique), "
@@ -225,7 +256,7 @@ def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, 
             + noise_text(summary["noise_floor"], "n/a (no repeats yet)")
             + anchored_noise_text(summary["anchored_noise_floor"]))
     text += time_text(summary)
-    emit(as_json, summary, text)
+    harness_report(summary, as_json, text)
 
 
 @main.command()
@@ -254,14 +285,14 @@ def retime(path: str, times: int, part: str, anchor: bool, time_limit_s: float |
                        time_limit_s=time_limit_s)
     timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
-    with progress_bar(f"retime {timer.backend}") as progress:
+    with progress_bar(f"retime {timer.backend}", None, stats.noise) as progress:
         summary = run_retime(cfg, timer, progress, stats)
     summary["anchored_noise_floor"] = noise_floor(path, labels="anchored")
     text = (f"{path}: re-timed {summary['retimed']} of {summary['selected']} {part} architectures "
             f"({summary['repeats']} repeats in the file); noise floor " + noise_text(summary["noise_floor"])
             + anchored_noise_text(summary["anchored_noise_floor"]))
     text += time_text(summary)
-    emit(as_json, summary, text)
+    harness_report(summary, as_json, text)
 
 
 @main.command()

@@ -24,12 +24,14 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 
 from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype, random_genotype
 from gnnlat.network import Network, NetworkConfig
 from gnnlat.published import DARTS_V2
+from harness.rounds import ScheduleConfig
 from harness.store import ProfileStore, Sample, arch_key, fingerprint_id
 from harness.timers import PhaseTimes, Timer, Timing
 
@@ -58,12 +60,13 @@ class ProfileConfig:
     seed: int = 0
     config: NetworkConfig = field(default_factory=NetworkConfig)
     vary_config: bool = False
-    repeat_frac: float = 0.05
-    batch_archs: int | None = None  # networks timed together in rounds; None: default_batch_archs
-    repeat_delay: int = 50  # a repeat re-times a sample at least this many primaries later
+    repeat_frac: float = 0.1
+    batch_archs: int | None = None  # triton: networks timed together in rounds; None: default_batch_archs
+    repeat_delay: int = 20  # a repeat re-times a sample at least this many primaries later
     anchor: bool = True  # time the anchor network in every batch (see ``anchor_job``)
     build_workers: int | None = None  # processes building networks ahead; None: default_build_workers
     time_limit_s: float | None = None  # stop after the batch that passes this many seconds
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # cpu backends: the round scheduler
 
     def __post_init__(self) -> None:
         check_time_limit(self.time_limit_s, ProfileConfigError)
@@ -115,6 +118,14 @@ class ProfileStats:
     warmup_s: float = 0.0  # untimed runs: calibration, warm-up, do_bench's own estimate runs
     anchor_s: float = 0.0  # timed runs of the anchor network
     store_s: float = 0.0  # writing each batch and the store queries between batches
+    repeat_pairs: list[tuple[float, float]] = field(default_factory=list)  # (repeat, primary) ms, this run
+
+    def noise(self) -> dict:
+        """This run's live noise floor: median and p90 of |repeat − primary| / primary, with n."""
+        diffs = [abs(r - p) / p for r, p in self.repeat_pairs]
+        if not diffs:
+            return {"n": 0, "median": None, "p90": None}
+        return {"n": len(diffs), "median": float(np.median(diffs)), "p90": float(np.percentile(diffs, 90))}
 
     @property
     def overhead_frac(self) -> float:
@@ -135,7 +146,7 @@ class ProfileStats:
     def report(self) -> dict:
         """The throughput fields a run's summary carries."""
         return {"archs_per_hour": self.archs_per_hour, "overhead_frac": self.overhead_frac,
-                "time_per_arch_ms": self.per_arch_ms()}
+                "time_per_arch_ms": self.per_arch_ms(), "live_noise_floor": self.noise()}
 
 
 def anchor_job(config: NetworkConfig) -> tuple[str, dict]:
@@ -240,11 +251,12 @@ def default_batch_archs(backend: str) -> int:
 
 
 def default_build_workers(backend: str) -> int:
-    """Builder processes for ``backend``: only triton gets them. A GPU timing keeps one host core
-    busy and leaves the others idle; on the CPU backends a builder would compete with the timed
-    network for the cores (two on the reference VM) and disturb its timing."""
+    """Worker processes preparing networks for ``backend``. A GPU timing keeps one host core busy
+    and leaves the others idle, so triton gets several. On the CPU backends one worker builds and
+    exports while the main process times on another core: preparing costs more than timing, and
+    the scheduler's agreement rule catches what the worker does to the timings."""
     if backend not in PREFETCH_BACKENDS:
-        return 0
+        return 1 if (os.cpu_count() or 1) > 1 else 0
     return max(1, min(MAX_BUILD_WORKERS, (os.cpu_count() or 2) - 1))
 
 
@@ -391,6 +403,8 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
     so the profile's content is the same with any number of builders.
     """
     stats = stats or ProfileStats()
+    if timer.backend not in PREFETCH_BACKENDS:
+        return _run_streaming(cfg, timer, progress, stats)
     workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend)
     size = cfg.batch_archs or default_batch_archs(timer.backend)
     fp = timer.fingerprint()
@@ -429,6 +443,93 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
     summary.update(**stats.report(), fingerprint_id=fp_id, batch_archs=size, build_workers=workers,
                    build_fell_back=builder.fell_back, time_limit_reached=out_of_time(t_start, cfg.time_limit_s))
     return summary
+
+
+def _run_streaming(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int], None] | None,
+                   stats: ProfileStats) -> dict:
+    """The CPU backends' loop: networks stream through the round scheduler (``harness.rounds``),
+    repeats are interleaved with the primaries from early on (a live noise floor), and every
+    network is stored on its own once its windows agree (a kill loses only those in flight)."""
+    from harness.stream import Job, StreamTimer, store_sample
+
+    workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend)
+    fp = timer.fingerprint()
+    fp_id = fingerprint_id(fp)
+    anchor = anchor_job(cfg.config) if cfg.anchor else None
+    t_start = time.perf_counter()
+    with ProfileStore(cfg.out) as store:
+        state = _StreamState(_Primaries.read(store, timer.backend, fp_id), store.count(timer.backend, fp_id, "repeat"))
+        if progress:
+            progress(len(state.done.keys), cfg.n)
+
+        def on_done(job, timing, verdict, extra) -> None:
+            t0 = time.perf_counter()
+            sample = store_sample(store, timer, fp, job, timing, extra)
+            state.stored(sample, store, timer.backend, fp_id, stats)
+            stats.timed += 1
+            stats.store_s += time.perf_counter() - t0
+            if progress:
+                progress(len(state.done.keys), cfg.n)
+
+        jobs = (Job(*job) if job else None for job in state.jobs(cfg, t_start))
+        StreamTimer(timer, cfg.schedule, stats, workers).run(jobs, on_done, anchor)
+        summary = store.summary()
+    stats.wall_s += time.perf_counter() - t_start
+    summary.update(**stats.report(), fingerprint_id=fp_id, slots=cfg.schedule.slots, build_workers=workers,
+                   build_fell_back=False, time_limit_reached=out_of_time(t_start, cfg.time_limit_s))
+    return summary
+
+
+@dataclass
+class _StreamState:
+    """What the streaming profile loop knows: the stored primaries, the repeats, what is in flight."""
+
+    done: _Primaries
+    repeats: int  # stored or in flight
+    planned: set[str] = field(default_factory=set)
+    latency: dict[str, float] = field(default_factory=dict)
+
+    def stored(self, sample: Sample, store: ProfileStore, backend: str, fp_id: str, stats: ProfileStats) -> None:
+        key = sample.arch_key
+        if sample.kind == "repeat":
+            primary = self.latency.get(key) or next((s.latency_ms for s in self.done.samples if s.arch_key == key), None)
+            if primary:
+                stats.repeat_pairs.append((sample.latency_ms, primary))
+            return
+        self.planned.discard(key)
+        self.latency[key] = sample.latency_ms
+        self.done = self.done.extend([sample], store, backend, fp_id)
+
+    def jobs(self, cfg: ProfileConfig, t_start: float) -> Iterator[tuple[str, dict, str] | None]:
+        """New primaries until the profile is due to hold ``n``, with a repeat of an older sample
+        whenever the repeats fall behind ``repeat_frac``; ends early at the time limit. Yields None
+        for "nothing now, ask again" while the last networks are in flight and repeats may follow."""
+        rng = random.Random(f"repeats-{cfg.seed}")
+        stream = architecture_stream(cfg)
+        yielded = False  # every run times one architecture at least
+        while not (yielded and out_of_time(t_start, cfg.time_limit_s)):
+            repeat = self._repeat(cfg, rng)
+            if repeat:
+                yield repeat
+            if len(self.done.keys | self.planned) < cfg.n:
+                for g, c in _next_batch(stream, lambda k: k in self.done.keys or k in self.planned, 1, 1):
+                    self.planned.add(arch_key(g.to_json(), c.to_dict()))
+                    yielded = True
+                    yield g.to_json(), c.to_dict(), "primary"
+            elif self.planned:
+                yield None
+            elif not repeat:
+                return
+
+    def _repeat(self, cfg: ProfileConfig, rng: random.Random) -> tuple[str, dict, str] | None:
+        """A repeat of a sample ``repeat_delay`` primaries old, when the repeats are behind."""
+        old = self.done.samples[: max(len(self.done.samples) - cfg.repeat_delay, 0)]
+        due = cfg.repeat_frac * max(len(self.done.samples), min(len(self.done.keys | self.planned), cfg.n))
+        if not old or self.repeats >= due:
+            return None
+        self.repeats += 1
+        s = rng.choice(old)
+        return s.genotype_json, s.config, "repeat"
 
 
 def check_time_limit(limit_s: float | None, error: type[Exception]) -> None:

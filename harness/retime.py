@@ -20,6 +20,8 @@ from gnnlat.errors import GnnlatError
 from gnnlat.network import NetworkConfig
 from harness.profile import (anchor_job, check_time_limit, default_batch_archs, default_build_workers,
                              NetworkBuilder, out_of_time, ProfileStats, time_into_store)
+from harness.profile import PREFETCH_BACKENDS
+from harness.rounds import ScheduleConfig
 from harness.store import ProfileStore, Sample, fingerprint_id
 from harness.timers import Timer
 
@@ -40,6 +42,7 @@ class RetimeConfig:
     anchor: bool = True  # time the anchor network (DARTS V2 at ``config``) in every batch
     build_workers: int | None = None  # processes building networks ahead; None: default_build_workers
     time_limit_s: float | None = None  # stop after the batch that passes this many seconds
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # cpu backends: the round scheduler
 
     def __post_init__(self) -> None:
         check_time_limit(self.time_limit_s, RetimeError)
@@ -90,6 +93,9 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
                               f"(fingerprint {fp_id}); re-timing needs the device that profiled it")
         if progress:
             progress(0, len(todo))
+        if timer.backend not in PREFETCH_BACKENDS:
+            _stream_retime(store, timer, fp, todo, cfg, stats, anchor, workers, progress, t_start)
+            todo = []
         batches = [todo[i:i + size] for i in range(0, len(todo), size)]
         specs = [[(s.genotype_json, s.config) for s in b] + ([anchor] if anchor else []) for b in batches]
         pending = builder.submit(specs[0]) if batches else None
@@ -107,3 +113,29 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
                    batch_archs=size, build_workers=workers, build_fell_back=builder.fell_back,
                    time_limit_reached=out_of_time(t_start, cfg.time_limit_s))
     return summary
+
+
+def _stream_retime(store: ProfileStore, timer: Timer, fp: dict, todo: list[Sample], cfg: RetimeConfig,
+                   stats: ProfileStats, anchor, workers: int, progress, t_start: float) -> None:
+    """The CPU backends: re-timings stream through the round scheduler, each stored once its
+    windows agree; the time limit stops new ones from starting."""
+    from harness.stream import Job, StreamTimer, store_sample
+
+    primary = {s.arch_key: s.latency_ms for s in todo}
+
+    def jobs():
+        for s in todo:
+            if stats.timed and out_of_time(t_start, cfg.time_limit_s):
+                return
+            yield Job(s.genotype_json, s.config, "repeat")
+
+    def on_done(job, timing, verdict, extra) -> None:
+        t0 = time.perf_counter()
+        sample = store_sample(store, timer, fp, job, timing, extra)
+        stats.repeat_pairs.append((sample.latency_ms, primary[sample.arch_key]))
+        stats.timed += 1
+        stats.store_s += time.perf_counter() - t0
+        if progress:
+            progress(stats.timed, len(todo))
+
+    StreamTimer(timer, cfg.schedule, stats, workers).run(jobs(), on_done, anchor)

@@ -41,8 +41,8 @@ class TimerConfigError(TimerError, ValueError):
 
 @dataclass(frozen=True)
 class TimerSettings:
-    rounds: int = 5
-    round_ms: float = 100.0  # timed work per network per round; sets the repetitions
+    rounds: int = 5  # interleaved rounds per batch; on the round scheduler, the fewest per network
+    round_ms: float = 25.0  # timed work per network per round; sets the repetitions
     min_reps: int = 3
     max_reps: int = 200
     warmup_ms: float = 40.0
@@ -336,6 +336,10 @@ class OnnxRuntimeTimer(Timer):
         return {"opset": self.opset}
 
     def session(self, network: Network):
+        return self.session_from_bytes(export_onnx(network, self.opset))
+
+    def session_from_bytes(self, onnx_bytes: bytes):
+        """A session on an exported model (exported elsewhere, e.g. by a worker process)."""
         import onnxruntime as ort
 
         opts = ort.SessionOptions()
@@ -344,7 +348,7 @@ class OnnxRuntimeTimer(Timer):
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        return ort.InferenceSession(export_onnx(network, self.opset), opts, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
 
     def prepare(self, network: Network) -> Callable[[], object]:
         sess = self.session(network)

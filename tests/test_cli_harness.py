@@ -20,12 +20,16 @@ def test_measure_json_keys(root):
     for key in ("latency_ms", "median_ms", "p90_ms", "cv", "backend"):
         assert key in out
     assert out["backend"] == "onnxruntime" and 0 < out["latency_ms"] <= out["median_ms"]
+    # Timed with the anchor until windows seconds apart agreed; the JSON says how well.
+    assert set(out["agreement"]) >= {"agreed", "spread", "windows", "window_minima"}
+    assert out["agreement"]["windows"] >= 5 and out["span_s"] >= 4.0 and out["anchor_ms"] > 0
 
 
 def test_profile_then_info(tmp_path):
     db = tmp_path / "p.db"
     out = invoke_json("profile", "--n", "3", "--out", db, "--backend", "cpu", *TINY, *FAST)
     assert out["samples"] == 3
+    assert set(out["live_noise_floor"]) == {"n", "median", "p90"} and "noise_warning" in out
     info = invoke_json("info", db)
     assert info["samples"] == 3 and info["unique_architectures"] == 3
     assert set(info["noise_floor"]) >= {"n", "median", "p90"}
@@ -34,7 +38,7 @@ def test_profile_then_info(tmp_path):
 
 
 def test_profile_bad_input(tmp_path):
-    assert_clean_failure(invoke("profile", "--n", "0", "--out", tmp_path / "x.db", "--backend", "cpu"), "--n")
+    assert_clean_failure(invoke("profile", "--n", "0", "--out", tmp_path / "x.db", "--backend", "cpu"), "n must be at least 1")
     notdb = tmp_path / "notes.txt"
     notdb.write_text("my precious notes\n" * 100)
     assert_clean_failure(invoke("profile", "--n", "1", "--out", notdb, "--backend", "cpu", *TINY, *FAST),
@@ -76,8 +80,8 @@ def test_profile_survives_kill_9_and_resumes_without_duplicates(tmp_path):
     proc.wait()
     killed_at = _count(db)
     assert 8 <= killed_at < 40
-    assert killed_at % 4 == 0  # whole interleaved batches only
-    resumed = invoke_json("profile", "--n", "12" if killed_at < 12 else str(killed_at + 4), "--out", db,
+    # Each network is its own transaction: what was stored is whole, what was in flight is lost.
+    resumed = invoke_json("profile", "--n", str(max(12, killed_at + 4)), "--out", db,
                           "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST)
     with ProfileStore(db, create=False) as s:
         keys = [x.arch_key for x in s.samples()]
@@ -88,12 +92,13 @@ def test_time_limit_stops_between_batches_and_the_run_resumes(tmp_path):
     db = tmp_path / "t.db"
     args = ["--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST]
     first = invoke_json("profile", "--n", "40", "--time-limit", "0.001", *args)
-    assert first["time_limit_reached"] and first["samples"] == 4  # one whole batch, then the limit
+    # One network at least, then no new one starts; those in flight finish (up to the slots).
+    assert first["time_limit_reached"] and 1 <= first["samples"] <= 9
     assert set(first["time_per_arch_ms"]) >= {"build", "warmup", "timed", "store", "total"}
     done = invoke_json("profile", "--n", "8", *args)
     assert not done["time_limit_reached"] and done["samples"] == 8
     again = invoke_json("retime", "--profile", db, "--time-limit", "0.001", "--backend", "cpu", *TINY, *FAST)
-    assert again["time_limit_reached"] and again["retimed"] == 4 and again["repeats"] == 4
+    assert again["time_limit_reached"] and again["retimed"] == again["repeats"] >= 1
     assert_clean_failure(invoke("profile", "--n", "8", "--time-limit", "-1", *args), "time limit must be a positive")
 
 

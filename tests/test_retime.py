@@ -9,11 +9,14 @@ from gnnlat.published import DARTS_V2
 from harness.profile import ProfileConfig, run_profile
 from harness.retime import RetimeConfig, RetimeError, retime_targets, run_retime
 from harness.store import ProfileStore, arch_key, fingerprint_id
+from harness.rounds import ScheduleConfig
 from harness.timers import CpuTimer, TimerSettings
 
 TINY = NetworkConfig(C=4, layers=3, resolution=8)
 OTHER = NetworkConfig(C=6, layers=3, resolution=8)
 FAST = TimerSettings(rounds=2, round_ms=3.0, warmup_ms=1.0, max_retries=0)
+# Short windows and networks prepared inline: the scheduler's logic at test speed.
+QUICK = {"schedule": ScheduleConfig(window_s=0.01, anchor_every_s=0.0), "build_workers": 0}
 
 
 @pytest.fixture()
@@ -21,8 +24,8 @@ def profiled(tmp_path):
     """A store with 4 primaries at TINY and 2 at OTHER, no repeats."""
     out = str(tmp_path / "p.db")
     timer = CpuTimer(settings=FAST)
-    run_profile(ProfileConfig(n=4, out=out, config=TINY, repeat_frac=0.0, batch_archs=2), timer)
-    run_profile(ProfileConfig(n=6, out=out, config=OTHER, seed=1, repeat_frac=0.0, batch_archs=2), timer)
+    run_profile(ProfileConfig(**QUICK, n=4, out=out, config=TINY, repeat_frac=0.0, batch_archs=2), timer)
+    run_profile(ProfileConfig(**QUICK, n=6, out=out, config=OTHER, seed=1, repeat_frac=0.0, batch_archs=2), timer)
     return out, timer
 
 
@@ -33,33 +36,33 @@ def _repeats(path, timer):
 
 def test_retime_fills_every_primary_once_and_resumes_with_nothing_left(profiled):
     path, timer = profiled
-    summary = run_retime(RetimeConfig(path=path, config=TINY, batch_archs=3), timer)
+    summary = run_retime(RetimeConfig(**QUICK, path=path, config=TINY, batch_archs=3), timer)
     assert summary["retimed"] == summary["selected"] == 6
     assert sorted(_repeats(path, timer).values()) == [1] * 6
     assert summary["noise_floor"]["n"] == 6
-    again = run_retime(RetimeConfig(path=path, config=TINY), timer)  # resumed: nothing to do
+    again = run_retime(RetimeConfig(**QUICK, path=path, config=TINY), timer)  # resumed: nothing to do
     assert again["retimed"] == 0 and sorted(_repeats(path, timer).values()) == [1] * 6
-    more = run_retime(RetimeConfig(path=path, times=3, config=TINY), timer)
+    more = run_retime(RetimeConfig(**QUICK, path=path, times=3, config=TINY), timer)
     assert more["retimed"] == 12 and sorted(_repeats(path, timer).values()) == [3] * 6
 
 
 def test_retime_parts_select_by_config(profiled):
     path, timer = profiled
-    assert run_retime(RetimeConfig(path=path, part="vary", config=TINY), timer)["retimed"] == 2
+    assert run_retime(RetimeConfig(**QUICK, path=path, part="vary", config=TINY), timer)["retimed"] == 2
     with ProfileStore(path, create=False) as s:
         fp = fingerprint_id(timer.fingerprint())
         vary_keys = {x.arch_key for x in s.samples() if x.config["C"] == OTHER.C}
         assert set(s.repeat_counts(timer.backend, fp)) == vary_keys
         # Pass order: everything short of k repeats comes before anything short of k + 1.
-        todo, selected = retime_targets(s, timer.backend, fp, RetimeConfig(path=path, times=2, config=TINY))
+        todo, selected = retime_targets(s, timer.backend, fp, RetimeConfig(**QUICK, path=path, times=2, config=TINY))
     assert selected == 6 and len(todo) == 4 + 6
     assert {x.arch_key for x in todo[:4]}.isdisjoint(vary_keys)
-    assert run_retime(RetimeConfig(path=path, part="fixed", config=TINY), timer)["retimed"] == 4
+    assert run_retime(RetimeConfig(**QUICK, path=path, part="fixed", config=TINY), timer)["retimed"] == 4
 
 
 def test_records_take_the_minimum_over_all_timings(profiled):
     path, timer = profiled
-    run_retime(RetimeConfig(path=path, times=2, config=TINY), timer)
+    run_retime(RetimeConfig(**QUICK, path=path, times=2, config=TINY), timer)
     with ProfileStore(path, create=False) as s:
         every = s.samples(kind=None)
     fastest = {}
@@ -75,18 +78,18 @@ def test_records_take_the_minimum_over_all_timings(profiled):
 
 def test_retime_errors(tmp_path, profiled):
     path, timer = profiled
-    with pytest.raises(RetimeError, match="--times"):
-        RetimeConfig(path=path, times=0)
-    with pytest.raises(RetimeError, match="--part"):
-        RetimeConfig(path=path, part="some")
+    with pytest.raises(RetimeError, match="times must be at least 1"):
+        RetimeConfig(**QUICK, path=path, times=0)
+    with pytest.raises(RetimeError, match="part must be one of"):
+        RetimeConfig(**QUICK, path=path, part="some")
     # Only the device that profiled the file can re-time it.
     with pytest.raises(RetimeError, match="no primaries"):
-        run_retime(RetimeConfig(path=path), CpuTimer(threads=2, settings=FAST))
+        run_retime(RetimeConfig(**QUICK, path=path), CpuTimer(threads=2, settings=FAST))
 
 
 def test_every_timing_carries_its_batch_anchor(profiled):
     path, timer = profiled
-    run_retime(RetimeConfig(path=path, config=TINY, batch_archs=3), timer)
+    run_retime(RetimeConfig(**QUICK, path=path, config=TINY, batch_archs=3), timer)
     with ProfileStore(path, create=False) as s:
         every = s.samples(kind=None)
     assert len(every) == 12
@@ -97,13 +100,13 @@ def test_every_timing_carries_its_batch_anchor(profiled):
         assert x.extra["anchor_key"] == arch_key(DARTS_V2.to_json(), at.to_dict())
         assert x.extra["anchor_ms"] > 0
         batches.setdefault(x.extra["batch"], set()).add(x.extra["anchor_ms"])
-    # One anchor timing per batch: 2 + 1 profiling batches of 2, 2 re-timing batches of 3.
-    assert len(batches) == 5 and all(len(v) == 1 for v in batches.values())
+    # The cpu backends stream: each sample has the anchor's minimum over its own span, its own batch.
+    assert len(batches) == 12 and all(len(v) == 1 for v in batches.values())
 
 
 def test_anchored_labels_divide_out_each_batch_drift(profiled):
     path, timer = profiled
-    run_retime(RetimeConfig(path=path, times=2, config=TINY), timer)
+    run_retime(RetimeConfig(**QUICK, path=path, times=2, config=TINY), timer)
     with ProfileStore(path, create=False) as s:
         every = s.samples(kind=None)
     anchors = {}  # anchor key -> batch -> anchor ms; each anchor has its own reference
@@ -126,16 +129,16 @@ def test_anchored_labels_divide_out_each_batch_drift(profiled):
 def test_auto_labels_fall_back_to_min_unless_every_architecture_is_anchored(tmp_path):
     out = str(tmp_path / "p.db")
     timer = CpuTimer(settings=FAST)
-    run_profile(ProfileConfig(n=2, out=out, config=TINY, repeat_frac=0.0, anchor=False), timer)
+    run_profile(ProfileConfig(**QUICK, n=2, out=out, config=TINY, repeat_frac=0.0, anchor=False), timer)
     assert {r.label for r in load_records(out)} == {"min"}
     with pytest.raises(ProfileError, match="no anchored timing"):
         load_records(out, labels="anchored")
-    run_retime(RetimeConfig(path=out, config=TINY, anchor=False), timer)
+    run_retime(RetimeConfig(**QUICK, path=out, config=TINY, anchor=False), timer)
     with ProfileStore(out, create=False) as s:
         assert not any("anchor_ms" in x.extra for x in s.samples(kind=None))
-    run_profile(ProfileConfig(n=3, out=out, config=TINY, repeat_frac=0.0), timer)  # one anchored
+    run_profile(ProfileConfig(**QUICK, n=3, out=out, config=TINY, repeat_frac=0.0), timer)  # one anchored
     assert {r.label for r in load_records(out)} == {"min"}
-    run_retime(RetimeConfig(path=out, times=2, config=TINY), timer)  # now all have one
+    run_retime(RetimeConfig(**QUICK, path=out, times=2, config=TINY), timer)  # now all have one
     assert {r.label for r in load_records(out)} == {"anchored"}
     with pytest.raises(ProfileError, match="labels must be one of"):
         load_records(out, labels="mean")
@@ -145,7 +148,7 @@ def test_auto_labels_fall_back_to_min_unless_every_architecture_is_anchored(tmp_
 def test_bad_anchor_data_is_a_clean_error(tmp_path, bad):
     out = str(tmp_path / "p.db")
     timer = CpuTimer(settings=FAST)
-    run_profile(ProfileConfig(n=2, out=out, config=TINY, repeat_frac=0.0), timer)
+    run_profile(ProfileConfig(**QUICK, n=2, out=out, config=TINY, repeat_frac=0.0), timer)
     with ProfileStore(out) as s:
         x = s.samples()[0]
         x.kind, x.id, x.extra = "repeat", None, {**x.extra, "anchor_ms": bad}

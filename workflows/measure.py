@@ -1,26 +1,60 @@
-"""Measured latency of genotypes with the harness: what a search, a retraining or a sweep reports."""
+"""Measured latency of genotypes with the harness: what a search, a retraining or a sweep reports.
+
+On the CPU backends a measurement holds on a busy machine: the networks are timed together with
+the anchor in short rotating rounds until the minima of time windows seconds apart agree
+(``harness.rounds``), and the result says how well they agreed. On triton, CUDA-event timings
+drift far less and the interleaved batch of the timer is kept.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 from gnnlat.genotype import Genotype
 from gnnlat.network import Network, NetworkConfig
-from harness.timers import TimerSettings, make_timer
+from harness.profile import PREFETCH_BACKENDS, anchor_job
+from harness.rounds import ScheduleConfig
+from harness.timers import Timer, TimerSettings, make_timer
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """How hard one measurement works: two confirming windows (three windows a second long, each
+    two apart from the others, all within 3%), bounded at 15 windows."""
+
+    schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(
+        window_s=1.0, min_gap=2, confirmations=2, min_rounds=8, max_windows=15))
+    anchor: bool = True
 
 
 def measure_together(genotypes: list[Genotype], config: NetworkConfig, backend: str = "auto", threads: int = 1,
-                     settings: TimerSettings | None = None, batch: int = 8) -> list[dict]:
-    """Time several genotypes in shared interleaved rounds (``batch`` networks at a time), so a
-    comparison between them is not skewed by the machine being slower for some of them. Each
-    result holds the sample's statistics (ms), the backend and the device fingerprint."""
+                     settings: TimerSettings | None = None, batch: int = 8,
+                     measure: MeasureConfig = MeasureConfig()) -> list[dict]:
+    """Time several genotypes in shared rounds (``batch`` networks at a time), so a comparison
+    between them is not skewed by the machine being slower for some of them. Each result holds the
+    sample's statistics (ms), the backend, the device fingerprint and, on the CPU backends, the
+    agreement of its windows and the anchor's latency over the same seconds."""
     timer = make_timer(backend, threads, settings)
-    fp = timer.fingerprint()
     out: list[dict] = []
     for start in range(0, len(genotypes), batch):
-        nets = [Network(g, config) for g in genotypes[start:start + batch]]
-        out += [{**t.to_dict(), "backend": timer.backend, "fingerprint": fp} for t in timer.time_many(nets)]
+        out += _measure_batch(timer, genotypes[start:start + batch], config, measure)
     return out
 
 
+def _measure_batch(timer: Timer, genotypes: list[Genotype], config: NetworkConfig, measure: MeasureConfig) -> list[dict]:
+    fp = timer.fingerprint()
+    if timer.backend in PREFETCH_BACKENDS:
+        nets = [Network(g, config) for g in genotypes]
+        return [{**t.to_dict(), "backend": timer.backend, "fingerprint": fp} for t in timer.time_many(nets)]
+    from harness.stream import time_interleaved
+
+    specs = [(g.to_json(), config.to_dict()) for g in genotypes]
+    anchor = anchor_job(config) if measure.anchor else None
+    results = time_interleaved(timer, specs, measure.schedule, anchor)
+    return [{**t.to_dict(), "backend": timer.backend, "fingerprint": fp, "agreement": v.to_dict(),
+             "span_s": extra["span_s"], "anchor_ms": extra.get("anchor_ms")} for t, v, extra in results]
+
+
 def measure_latency(genotype: Genotype, config: NetworkConfig, backend: str = "auto", threads: int = 1,
-                    settings: TimerSettings | None = None) -> dict:
+                    settings: TimerSettings | None = None, measure: MeasureConfig = MeasureConfig()) -> dict:
     """Time ``genotype`` at ``config`` with the harness (see :func:`measure_together`)."""
-    return measure_together([genotype], config, backend, threads, settings)[0]
+    return measure_together([genotype], config, backend, threads, settings, measure=measure)[0]

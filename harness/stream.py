@@ -1,0 +1,217 @@
+"""Streaming timing on the CPU backends: networks prepared ahead by a worker process, timed in
+rotation by :class:`harness.rounds.RoundScheduler`, each stored as soon as its windows agree.
+
+Preparing a network (build it, export ONNX) costs more than timing it, so a worker process does it
+while the networks in flight are timed; the main process only opens the ONNX Runtime session (or
+unpacks the eager network) and times. The anchor is prepared once per run and stays in rotation,
+so every sample records the anchor's minimum over its own span of seconds.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import time
+import uuid
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from harness.profile import PackedNetwork, ProfileStats, Spec, _worker_init, build_network, to_sample
+from harness.rounds import Flight, RoundScheduler, ScheduleConfig, Verdict
+from harness.store import ProfileStore, Sample, arch_key
+from harness.timers import OnnxRuntimeTimer, Timer, Timing
+
+
+@dataclass(frozen=True)
+class Job:
+    genotype_json: str
+    config: dict
+    kind: str  # primary | repeat
+
+
+def make_payload(backend: str, opset: int, genotype_json: str, config: dict) -> object:
+    """Worker task: what the main process needs to time a network without building it: ONNX bytes
+    and the input (onnxruntime), or the packed network (cpu)."""
+    net = build_network(genotype_json, config)
+    if backend == "onnxruntime":
+        from harness.timers import export_onnx
+
+        return export_onnx(net, opset), net.example_input().numpy()
+    return PackedNetwork.pack(net)
+
+
+def runner(timer: Timer, payload: object) -> Callable[[], object]:
+    """One blocking inference from a payload of :func:`make_payload` (the session opens here)."""
+    if isinstance(timer, OnnxRuntimeTimer):
+        onnx_bytes, x = payload
+        sess = timer.session_from_bytes(onnx_bytes)
+        feed = {"input": np.asarray(x)}
+        return lambda: sess.run(None, feed)
+    return timer.prepare(payload.unpack())
+
+
+class Preparer:
+    """Prepares jobs in order: in ``workers`` spawned processes, or inline (``workers=0``) when a
+    slot frees. A broken pool (a worker killed) falls back to inline preparation."""
+
+    def __init__(self, timer: Timer, workers: int):
+        self.timer, self.workers = timer, workers
+        self.fell_back = False
+        self._pool: ProcessPoolExecutor | None = None
+        self._queue: deque[tuple[Job, Future | None]] = deque()
+
+    def _args(self, job: Job) -> tuple:
+        return self.timer.backend, getattr(self.timer, "opset", 0), job.genotype_json, job.config
+
+    def submit(self, job: Job) -> None:
+        if self.workers and not self.fell_back:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_worker_init)
+            try:
+                self._queue.append((job, self._pool.submit(make_payload, *self._args(job))))
+                return
+            except BrokenProcessPool:
+                self.fell_back = True
+        self._queue.append((job, None))
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def take(self, block: bool) -> tuple[Job, object] | None:
+        """The oldest job's payload if it is ready (or ``block``), else None."""
+        if not self._queue:
+            return None
+        job, fut = self._queue[0]
+        if fut is not None and not fut.done() and not block:
+            return None
+        self._queue.popleft()
+        if fut is None:
+            return job, make_payload(*self._args(job))
+        try:
+            return job, fut.result()
+        except BrokenProcessPool:
+            self.fell_back = True
+            return job, make_payload(*self._args(job))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+def round_reps(timer: Timer, fn: Callable[[], object]) -> int:
+    """Timed runs per round: the timer's warm-up sizes them to ``round_ms`` of work."""
+    return timer._reps_for(fn)
+
+
+class StreamTimer:
+    """Times jobs from an iterator with the round scheduler and hands each finished one to
+    ``on_done(job, Timing, verdict, extra)``; adds where the time went to ``stats``."""
+
+    def __init__(self, timer: Timer, schedule: ScheduleConfig, stats: ProfileStats, workers: int):
+        self.timer, self.schedule, self.stats = timer, schedule, stats
+        self.preparer = Preparer(timer, workers)
+
+    def _flight(self, job: object, payload: object, anchor: bool = False) -> Flight:
+        t0 = time.perf_counter()
+        fn = runner(self.timer, payload)
+        t1 = time.perf_counter()
+        reps = round_reps(self.timer, fn)
+        self.stats.prep_s += t1 - t0
+        self.stats.warmup_s += time.perf_counter() - t1
+        return Flight(job, lambda: self._round(fn, reps, anchor))
+
+    def _round(self, fn: Callable[[], object], reps: int, anchor: bool) -> list[float]:
+        t0 = time.perf_counter()
+        runs = self.timer.clock(fn, reps)
+        wall, timed = time.perf_counter() - t0, sum(runs) / 1e3
+        if anchor:
+            self.stats.anchor_s += min(timed, wall)
+        else:
+            self.stats.timed_s += min(timed, wall)
+        self.stats.warmup_s += max(wall - timed, 0.0)
+        return runs
+
+    def run(self, jobs: Iterator[Job | None], on_done: Callable[[Job, Timing, Verdict, dict], None],
+            anchor: Spec | None = None) -> None:
+        t0 = time.perf_counter()
+        anchor_flight = None
+        if anchor:
+            anchor_flight = self._flight(None, make_payload(self.timer.backend, getattr(self.timer, "opset", 0),
+                                                            *anchor), anchor=True)
+        self.stats.build_s += time.perf_counter() - t0
+        anchor_key = arch_key(*anchor) if anchor else None
+        lookahead = self.schedule.slots + max(self.preparer.workers, 1)
+
+        def refill(free: int, block: bool) -> list[Flight]:
+            t = time.perf_counter()
+            while len(self.preparer) < lookahead:
+                job = next(jobs, None)  # None: nothing now (or ever)
+                if job is None:
+                    break
+                self.preparer.submit(job)
+            out = []
+            while len(out) < free:
+                got = self.preparer.take(block and not out)
+                if got is None:
+                    break
+                out.append(got)
+            self.stats.build_s += time.perf_counter() - t
+            return [self._flight(job, payload) for job, payload in out]
+
+        def finished(f: Flight, v: Verdict, anchor_ms: float | None) -> None:
+            extra = {"agreement": v.to_dict(), "span_s": f.span[1] - f.span[0]}
+            if anchor_ms is not None:
+                extra.update(anchor_ms=anchor_ms, anchor_key=anchor_key, batch=uuid.uuid4().hex[:12])
+            on_done(f.job, timing_of(f, v), v, extra)
+
+        try:
+            RoundScheduler(self.schedule).run(refill, finished, anchor_flight)
+        finally:
+            self.preparer.close()
+
+
+def timing_of(f: Flight, v: Verdict) -> Timing:
+    """The stored statistics of a finished flight: the label is the minimum over all its rounds,
+    ``noisy`` says its windows never agreed."""
+    runs = np.array([t for r in f.runs for t in r], dtype=float)
+    minima = sorted(ms for _, ms in f.rounds)
+    return Timing(latency_ms=float(v.label_ms), median_ms=float(np.median(runs)),
+                  p90_ms=float(np.quantile(runs, 0.9)), cv=float(runs.std() / runs.mean()),
+                  rounds=len(f.runs), reps=min(len(r) for r in f.runs),
+                  round_spread=float((minima[-1] - minima[0]) / minima[0]), noisy=not v.agreed,
+                  round_minima=minima, timed_ms=float(runs.sum()))
+
+
+def relative_diffs(repeats: list[tuple[float, float]]) -> dict:
+    """``{"n", "median", "p90"}`` of |repeat − primary| / primary over (repeat, primary) pairs."""
+    diffs = [abs(r - p) / p for r, p in repeats]
+    if not diffs:
+        return {"n": 0, "median": None, "p90": None}
+    return {"n": len(diffs), "median": float(np.median(diffs)), "p90": float(np.percentile(diffs, 90))}
+
+
+def store_sample(store: ProfileStore, timer: Timer, fp: dict, job: Job, timing: Timing, extra: dict) -> Sample:
+    sample = to_sample(job.genotype_json, job.config, timing, timer, fp, job.kind, extra)
+    store.add([sample])
+    return sample
+
+
+def time_interleaved(timer: Timer, specs: list[Spec], schedule: ScheduleConfig, anchor: Spec | None = None,
+                     stats: ProfileStats | None = None) -> list[tuple[Timing, Verdict, dict]]:
+    """Time a few networks (and the anchor) together until each one's windows agree: what a single
+    measurement gets instead of one burst-prone timing. Prepared inline: there are few of them."""
+    stats = stats if stats is not None else ProfileStats()
+    out: dict[int, tuple[Timing, Verdict, dict]] = {}
+    jobs = iter([Job(g, c, f"measure-{i}") for i, (g, c) in enumerate(specs)])
+
+    def on_done(job: Job, timing: Timing, verdict: Verdict, extra: dict) -> None:
+        out[int(job.kind.split("-")[1])] = (timing, verdict, extra)
+
+    sched = ScheduleConfig(**{**schedule.__dict__, "slots": max(len(specs), 1)})
+    StreamTimer(timer, sched, stats, workers=0).run(jobs, on_done, anchor)
+    return [out[i] for i in range(len(specs))]

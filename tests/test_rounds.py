@@ -1,0 +1,136 @@
+"""The round scheduler's logic on a stand-in clock that injects bursts (no real timing)."""
+import math
+
+import pytest
+
+from harness.rounds import Flight, RoundScheduler, ScheduleConfig, ScheduleError, verdict, window_minima
+
+CFG = ScheduleConfig(slots=4, window_s=1.0, min_gap=2, agree_tol=0.03, min_rounds=4, max_windows=9,
+                     anchor_every_s=0.0)
+
+
+class BurstClock:
+    """Simulated time: each round advances it by ``round_s``; a run inside a burst interval is
+    ``slowdown`` times slower."""
+
+    def __init__(self, bursts=(), slowdown=1.3, round_s=0.05):
+        self.t, self.bursts, self.slowdown, self.round_s = 0.0, list(bursts), slowdown, round_s
+
+    def __call__(self) -> float:
+        return self.t
+
+    def factor(self) -> float:
+        return self.slowdown if any(a <= self.t < b for a, b in self.bursts) else 1.0
+
+    def flight(self, job, true_ms: float) -> Flight:
+        def time_round():
+            runs = [true_ms * self.factor()] * 3
+            self.t += self.round_s
+            return runs
+        return Flight(job, time_round)
+
+
+def run(clock, jobs, cfg=CFG, anchor_ms=None):
+    pending = [clock.flight(name, ms) for name, ms in jobs]
+    done = {}
+
+    def refill(free, block):
+        out, pending[:] = pending[:free], pending[free:]
+        return out
+
+    def finished(f, v, anchor):
+        done[f.job] = (v, f, anchor)
+
+    anchor = clock.flight("anchor", anchor_ms) if anchor_ms else None
+    RoundScheduler(cfg, clock).run(refill, finished, anchor)
+    return done
+
+
+def test_quiet_machine_agrees_after_the_first_distant_window():
+    done = run(BurstClock(), [(f"n{i}", 1.0 + i / 10) for i in range(6)])
+    assert len(done) == 6
+    for name, (v, f, _) in done.items():
+        assert v.agreed and v.label_ms == pytest.approx(1.0 + int(name[1]) / 10)
+        assert v.windows == CFG.min_gap + 1  # little effort on a quiet day
+        t0, t1 = f.span
+        assert t1 - t0 >= CFG.min_gap * CFG.window_s  # rounds spread over seconds, not one burst
+
+
+def test_rounds_of_one_network_are_spread_between_the_others():
+    clock = BurstClock()
+    done = run(clock, [(f"n{i}", 1.0) for i in range(4)])
+    starts = {name: [t for t, _ in f.rounds] for name, (_, f, _) in done.items()}
+    for name, ts in starts.items():
+        gaps = [b - a for a, b in zip(ts, ts[1:])]
+        assert min(gaps) >= 3 * clock.round_s - 1e-9  # the three others ran in between
+
+
+@pytest.mark.parametrize("burst", [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (0.5, 1.7)])
+def test_a_burst_covering_a_whole_window_never_gives_a_wrong_clean_label(burst):
+    done = run(BurstClock([burst], slowdown=1.3), [(f"n{i}", 2.0) for i in range(4)])
+    for v, _, _ in done.values():
+        assert v.agreed and v.label_ms == pytest.approx(2.0)  # the clean windows carry the label
+
+
+def test_a_burst_over_the_first_two_windows_keeps_timing_then_agrees():
+    done = run(BurstClock([(0.0, 1.98)], slowdown=1.3), [("a", 2.0)])
+    v, f, _ = done["a"]
+    assert v.agreed and v.label_ms == pytest.approx(2.0)
+    assert v.windows == 5  # window 2 is confirmed by window 4: more effort on a busy day
+
+
+def test_a_burst_longer_than_the_compared_windows_is_the_anchors_job():
+    # The limit of the rule, stated: a burst spanning min_gap + 1 windows slows both compared
+    # windows alike. The anchor, timed over the same span, is slowed alike too and records it.
+    done = run(BurstClock([(0.0, 3.5)], slowdown=1.3), [("a", 2.0)], anchor_ms=1.0)
+    v, f, anchor = done["a"]
+    assert v.label_ms == pytest.approx(2.6) and anchor == pytest.approx(1.3)
+    assert v.label_ms / anchor == pytest.approx(2.0)  # what anchored labels divide out
+
+
+def test_windows_that_never_agree_are_bounded_and_flagged_noisy():
+    # Bursts in every other window: the clean windows are adjacent to no other clean one... and
+    # a slowdown that alternates keeps any two distant windows apart.
+    bursts = [(w, w + 1.0) for w in range(0, 30, 2)]
+    clock = BurstClock(bursts, slowdown=1.2)
+    cfg = ScheduleConfig(slots=1, window_s=1.0, min_gap=3, agree_tol=0.03, min_rounds=4, max_windows=7,
+                         anchor_every_s=0.0)
+    done = run(clock, [("a", 1.0)], cfg)
+    v, f, _ = done["a"]
+    # Windows 0,2,4,6 are bursts; 1,3,5 clean: 1 and 5 are 4 apart and agree, so this one agrees ...
+    assert v.agreed and v.label_ms == pytest.approx(1.0)
+    # ... but a network whose minimum is never reproduced is bounded and flagged.
+    slow = BurstClock([(0.0, 0.9)], slowdown=1 / 1.2)  # one window faster than all others (an outlier)
+    v, f, _ = run(slow, [("b", 1.0)], cfg)["b"]
+    assert not v.agreed and v.windows == cfg.max_windows and v.label_ms == pytest.approx(1 / 1.2)
+
+
+def test_verdict_rule_details():
+    rounds = [(0.0, 1.0), (0.5, 1.0), (1.2, 1.0), (1.9, 1.0)]  # windows 0 and 1 only: adjacent
+    v = verdict(rounds, CFG)
+    assert not v.done and not v.agreed and math.isinf(v.spread)
+    v = verdict(rounds + [(2.1, 1.02)], CFG)  # window 2 confirms window 0 within 3%
+    assert v.agreed and v.spread == pytest.approx(0.02) and v.window_minima == [1.0, 1.0, 1.02]
+    assert not verdict([(0.0, 1.0), (2.5, 1.0)], CFG).agreed  # too few rounds
+    assert window_minima([(5.0, 3.0), (5.5, 2.0), (6.2, 4.0)], 1.0) == {0: 2.0, 1: 4.0}
+    two = ScheduleConfig(window_s=1.0, min_gap=2, confirmations=2, min_rounds=1)
+    assert not verdict([(0.0, 1.0), (2.0, 1.0)], two).agreed  # a second confirmation is needed
+    assert verdict([(0.0, 1.0), (2.0, 1.0), (4.0, 1.01)], two).agreed
+
+
+def test_every_finished_network_gets_the_anchor_over_its_own_span():
+    clock = BurstClock([(3.0, 10.0)], slowdown=1.5)
+    done = run(clock, [(f"n{i}", 1.0) for i in range(8)], anchor_ms=2.0)
+    assert len(done) == 8
+    for v, f, anchor in done.values():
+        expected = 3.0 if f.span[0] >= 3.0 else 2.0  # anchor slowed alike when the span was all burst
+        assert anchor == pytest.approx(expected)
+
+
+def test_schedule_validation():
+    with pytest.raises(ScheduleError, match="slots"):
+        ScheduleConfig(slots=0)
+    with pytest.raises(ScheduleError, match="window_s"):
+        ScheduleConfig(window_s=0)
+    with pytest.raises(ScheduleError, match="max_windows"):
+        ScheduleConfig(min_gap=3, confirmations=3, max_windows=5)
