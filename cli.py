@@ -179,7 +179,9 @@ def harness_report(summary: dict, as_json: bool, text: str) -> None:
     """Emit a profile/retime summary with its live noise floor and, when it is high, a warning."""
     warning = noise_warning(summary.get("live_noise_floor", {}))
     summary["noise_warning"] = warning
-    text += "\nlive noise floor (this run): " + noise_text(summary.get("live_noise_floor", {"n": 0}), "n/a")
+    text += ("\nlive noise floor (this run, repeats spread through it): "
+             + noise_text(summary.get("live_noise_floor_raw", {"n": 0}), "n/a")
+             + anchored_noise_text(summary.get("live_noise_floor_anchored", {"n": 0})))
     emit(as_json, summary, text)
     if warning:
         click.echo("warning: " + warning, err=True)
@@ -208,6 +210,23 @@ time_limit_option = click.option(
 anchor_option = click.option(
     "--anchor/--no-anchor", default=True, show_default=True,
     help="time DARTS V2 in every batch so drift can be divided out of the labels")
+
+
+def speed_report(predictor, backend: str | None, quiet: bool, local_ms: float | None = None) -> dict | None:
+    """Time the anchor here against the predictor's reference (workflows.devices.check_speed);
+    warn on stderr when this machine runs more than 10% faster or slower. None: not checked."""
+    from workflows.devices import check_speed
+
+    check = check_speed(predictor, backend, local_ms)
+    if check is None:
+        return None
+    if check.warning() and not quiet:
+        click.echo("warning: " + check.warning(), err=True)
+    return check.to_dict()
+
+
+speed_option = click.option("--speed-check/--no-speed-check", default=True, show_default=True,
+                            help="time the anchor first and compare this machine's speed with the predictor's profile")
 
 
 def _timing_text(t: dict) -> str:
@@ -247,7 +266,7 @@ def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, 
                         repeat_frac=repeat_frac, anchor=anchor, time_limit_s=time_limit_s)
     timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
-    with progress_bar(f"profile {timer.backend}", n, stats.noise) as progress:
+    with progress_bar(f"profile {timer.backend}", n, stats.live_noise) as progress:
         summary = run_profile(cfg, timer, progress, stats)
     summary["anchored_noise_floor"] = noise_floor(out, labels="anchored")
     text = (f"{out}: {summary['samples']} samples ({summary['unique_architectures']} unique), "
@@ -285,7 +304,7 @@ def retime(path: str, times: int, part: str, anchor: bool, time_limit_s: float |
                        time_limit_s=time_limit_s)
     timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
-    with progress_bar(f"retime {timer.backend}", None, stats.noise) as progress:
+    with progress_bar(f"retime {timer.backend}", None, stats.live_noise) as progress:
         summary = run_retime(cfg, timer, progress, stats)
     summary["anchored_noise_floor"] = noise_floor(path, labels="anchored")
     text = (f"{path}: re-timed {summary['retimed']} of {summary['selected']} {part} architectures "
@@ -299,16 +318,41 @@ def retime(path: str, times: int, part: str, anchor: bool, time_limit_s: float |
 @click.argument("genotype")
 @config_options
 @timer_options
+@click.option("--predictor", "predictor_path", default=None, metavar="FILE|NAME",
+              help="compare this machine's speed with this predictor's profile [the shipped one of the backend]")
+@speed_option
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def measure(genotype: str, as_json: bool, **kwargs: Any) -> None:
-    """Time one architecture with the harness and print the sample."""
+def measure(genotype: str, predictor_path: str | None, speed_check: bool, as_json: bool, **kwargs: Any) -> None:
+    """Time one architecture with the harness (interleaved with the anchor until time windows
+    seconds apart agree) and print the sample."""
+    from gnnlat.network import SEARCH_CONFIG
     from workflows.measure import measure_latency
 
     g = load_genotype(genotype)
     config = pop_config(kwargs)
     t = measure_latency(g, config, *pop_timer_args(kwargs))
-    emit(as_json, {**t, "config": config.to_dict()}, f"{t['backend']}: " + _timing_text(t))
+    payload = {**t, "config": config.to_dict(), "speed": None}
+    if speed_check:
+        predictor = _speed_predictor(predictor_path, t["backend"])
+        if predictor is not None:
+            at_search = t.get("anchor_ms") if config == SEARCH_CONFIG else None
+            payload["speed"] = speed_report(predictor, t["backend"], as_json, at_search)
+    emit(as_json, payload, f"{t['backend']}: " + _timing_text(t))
+
+
+def _speed_predictor(path: str | None, backend: str):
+    """The predictor ``measure`` compares speeds with: the one given, else the shipped one for the
+    backend (None when there is none)."""
+    from gnnlat.checkpoint import load_predictor
+
+    name = path or f"{backend}-reference"
+    try:
+        return load_predictor(_root_path(name))
+    except GnnlatError:
+        if path:
+            raise
+        return None
 
 
 @main.command()
@@ -337,6 +381,9 @@ def info(profile_path: str, as_json: bool) -> None:
     lines.append("noise floor        " + noise_text(s["noise_floor"], "n/a (no repeats)"))
     if s["anchored_noise_floor"]["n"]:
         lines.append("anchored noise     " + noise_text(s["anchored_noise_floor"]) + " (batch drift divided out)")
+    s["noise_warning"] = noise_warning(s["noise_floor"])
+    if s["noise_warning"]:
+        lines.append("warning            " + s["noise_warning"])
     emit(as_json, s, "\n".join(lines))
 
 
@@ -390,6 +437,8 @@ def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_trai
     changes = {"epochs": epochs} if epochs is not None else {}
     cfg = PredictorConfig(seed=seed, val_frac=val_frac, max_train=max_train, split=split, **changes)
     predictor, metrics = train_predictor(records, cfg, progress=not as_json)
+    from workflows.devices import anchor_reference
+    predictor.meta["anchor_refs"] = anchor_reference(profiles, backend)  # for later speed checks
     save_predictor(predictor, out)
     payload = {"out": out, "records": len(records), "labels": records[0].label, **metrics}
     lines = [f"trained on {metrics['n_train']} architectures, held out {metrics['n_val']} "
@@ -408,17 +457,19 @@ def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_trai
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="predicted-vs-measured PNG")
 @click.option("--labels", type=LABEL_CHOICE, default=None,
               help="latency labels to score against [the ones the predictor trained on]")
+@speed_option
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def validate(predictor_path, profiles, held_out, max_mape, plot, labels, as_json) -> None:
+def validate(predictor_path, profiles, held_out, max_mape, plot, labels, speed_check, as_json) -> None:
     """Score the GNN and the op-count baseline on the same samples, against the noise floor."""
     from gnnlat.checkpoint import load_predictor
     from workflows.records import load_profiles
     from workflows.validation import validate_predictor
 
     predictor = load_predictor(_root_path(predictor_path))
+    speed = speed_report(predictor, None, as_json) if speed_check else None
     records = load_profiles(profiles, predictor.backend, labels or predictor.labels)
-    report = validate_predictor(predictor, records, profiles, held_out=held_out, plot=plot)
+    report = {**validate_predictor(predictor, records, profiles, held_out=held_out, plot=plot), "speed": speed}
     lines = [f"{report['n']} samples ({'held out' if held_out else 'all'}), backend {predictor.backend}, "
              f"{records[0].label} labels",
              _metric_line("GNN", report["gnn"]), _metric_line("baseline", report["baseline"]),
@@ -569,15 +620,17 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), d
 @click.option("--target-ms", type=float, default=None, help="adapt λ to land on this predicted latency")
 @lat_ref_option
 @deploy_options
+@speed_option
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def search(lam, dataset, data_dir, predictor_path, epochs, batch_size, C, layers, seed, order, out_dir, resume,
-           target_ms, lat_ref, device, as_json, **kwargs) -> None:
+           target_ms, lat_ref, device, speed_check, as_json, **kwargs) -> None:
     """Latency-aware DARTS search: loss = CE + λ · LAT(α) / LAT_ref."""
     from workflows.runs import search_and_measure
 
     deploy = pop_deploy(kwargs)
     predictor, check = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)
+    speed = speed_report(predictor, check.backend, as_json) if speed_check else None
     cfg = replace(SearchConfig(), lam=lam, dataset=dataset, data_dir=data_dir, seed=seed, order=order, out_dir=out_dir,
                   target_ms=target_ms, lat_ref=lat_ref, device=device,
                   **given(epochs=epochs, batch_size=batch_size, C=C, layers=layers))
@@ -588,7 +641,7 @@ def search(lam, dataset, data_dir, predictor_path, epochs, batch_size, C, layers
     payload = {"genotype": r.genotype.to_dict(), "genotype_text": r.genotype.to_darts(),
                "predicted_ms": r.predicted_ms, "measured_ms": run.measured_ms, "relative_error": run.relative_error,
                "val_acc": r.val_acc, "lam": r.lam, "lat_ref_ms": r.lat_ref, "deploy_config": deploy.to_dict(),
-               "backend": m["backend"], "device_match": check.match, "out_dir": r.out_dir,
+               "backend": m["backend"], "device_match": check.match, "speed": speed, "out_dir": r.out_dir,
                "epoch_seconds": [h["time_s"] for h in r.history]}
     text = "\n".join([
         f"genotype      {r.out_dir}/genotype.json",

@@ -17,6 +17,7 @@ import pickle
 import math
 import random
 import signal
+import threading
 import time
 import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -119,10 +120,23 @@ class ProfileStats:
     anchor_s: float = 0.0  # timed runs of the anchor network
     store_s: float = 0.0  # writing each batch and the store queries between batches
     repeat_pairs: list[tuple[float, float]] = field(default_factory=list)  # (repeat, primary) ms, this run
+    anchored_pairs: list[tuple[float, float]] = field(default_factory=list)  # the same, over their anchors
 
-    def noise(self) -> dict:
-        """This run's live noise floor: median and p90 of |repeat − primary| / primary, with n."""
-        diffs = [abs(r - p) / p for r, p in self.repeat_pairs]
+    def add_repeat(self, repeat: Sample, primary: Sample) -> None:
+        self.repeat_pairs.append((repeat.latency_ms, primary.latency_ms))
+        ra, pa = repeat.extra.get("anchor_ms"), primary.extra.get("anchor_ms")
+        if ra and pa:
+            self.anchored_pairs.append((repeat.latency_ms / ra, primary.latency_ms / pa))
+
+    def live_noise(self) -> dict:
+        """The noise floor the labels see: anchored when this run's repeats have anchors."""
+        return self.noise(anchored=bool(self.anchored_pairs))
+
+    def noise(self, anchored: bool = False) -> dict:
+        """This run's live noise floor: median and p90 of |repeat − primary| / primary, with n
+        (``anchored``: of their ratios to the anchor timed alongside)."""
+        pairs = self.anchored_pairs if anchored else self.repeat_pairs
+        diffs = [abs(r - p) / p for r, p in pairs]
         if not diffs:
             return {"n": 0, "median": None, "p90": None}
         return {"n": len(diffs), "median": float(np.median(diffs)), "p90": float(np.percentile(diffs, 90))}
@@ -146,7 +160,8 @@ class ProfileStats:
     def report(self) -> dict:
         """The throughput fields a run's summary carries."""
         return {"archs_per_hour": self.archs_per_hour, "overhead_frac": self.overhead_frac,
-                "time_per_arch_ms": self.per_arch_ms(), "live_noise_floor": self.noise()}
+                "time_per_arch_ms": self.per_arch_ms(), "live_noise_floor": self.live_noise(),
+                "live_noise_floor_raw": self.noise(), "live_noise_floor_anchored": self.noise(anchored=True)}
 
 
 def anchor_job(config: NetworkConfig) -> tuple[str, dict]:
@@ -242,6 +257,15 @@ def _worker_init() -> None:
     # the run and shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent was killed (kill -9 leaves no time to shut the pool down) would sleep
+    forever holding a network's memory: it leaves when it is adopted by another process."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def default_batch_archs(backend: str) -> int:
@@ -487,17 +511,15 @@ class _StreamState:
     done: _Primaries
     repeats: int  # stored or in flight
     planned: set[str] = field(default_factory=set)
-    latency: dict[str, float] = field(default_factory=dict)
 
     def stored(self, sample: Sample, store: ProfileStore, backend: str, fp_id: str, stats: ProfileStats) -> None:
         key = sample.arch_key
         if sample.kind == "repeat":
-            primary = self.latency.get(key) or next((s.latency_ms for s in self.done.samples if s.arch_key == key), None)
+            primary = next((s for s in reversed(self.done.samples) if s.arch_key == key), None)
             if primary:
-                stats.repeat_pairs.append((sample.latency_ms, primary))
+                stats.add_repeat(sample, primary)
             return
         self.planned.discard(key)
-        self.latency[key] = sample.latency_ms
         self.done = self.done.extend([sample], store, backend, fp_id)
 
     def jobs(self, cfg: ProfileConfig, t_start: float) -> Iterator[tuple[str, dict, str] | None]:

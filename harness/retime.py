@@ -121,7 +121,7 @@ def _stream_retime(store: ProfileStore, timer: Timer, fp: dict, todo: list[Sampl
     windows agree; the time limit stops new ones from starting."""
     from harness.stream import Job, StreamTimer, store_sample
 
-    primary = {s.arch_key: s.latency_ms for s in todo}
+    primary = {s.arch_key: s for s in todo}
 
     def jobs():
         for s in todo:
@@ -132,7 +132,7 @@ def _stream_retime(store: ProfileStore, timer: Timer, fp: dict, todo: list[Sampl
     def on_done(job, timing, verdict, extra) -> None:
         t0 = time.perf_counter()
         sample = store_sample(store, timer, fp, job, timing, extra)
-        stats.repeat_pairs.append((sample.latency_ms, primary[sample.arch_key]))
+        stats.add_repeat(sample, primary[sample.arch_key])
         stats.timed += 1
         stats.store_s += time.perf_counter() - t0
         if progress:

@@ -17,10 +17,13 @@ drive it with bursts of their own making.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
+
+import numpy as np
 
 from gnnlat.errors import GnnlatError
 
@@ -38,7 +41,9 @@ class ScheduleConfig:
     agree_tol: float = 0.03  # ... within this relative difference
     min_rounds: int = 4
     max_windows: int = 9  # a network spanning this many windows without agreement is flagged noisy
-    anchor_every_s: float = 0.2  # the anchor's rounds: often enough for every span, not every rotation
+    anchor_every_s: float = 0.0  # the anchor's rounds: at most this often (0: every rotation)
+    anchored: bool = True  # with an anchor, windows agree on their ratio to it (drift divided out)
+    quiet_tol: float | None = 0.05  # first try windows where the anchor ran within this of its fastest
 
     def __post_init__(self) -> None:
         if self.slots < 1 or self.min_gap < 1 or self.confirmations < 1 or self.min_rounds < 1:
@@ -59,11 +64,12 @@ class Verdict:
     label_ms: float
     spread: float
     windows: int  # time windows its rounds span so far
-    window_minima: list[float]
+    window_minima: list[float]  # per window: the minimum (ms), or its ratio to the anchor's
+    ratio: float | None = None  # with an anchor: the best window's ratio to the anchor
 
     def to_dict(self) -> dict:
         return {"agreed": self.agreed, "spread": self.spread if math.isfinite(self.spread) else None,
-                "windows": self.windows, "window_minima": self.window_minima}
+                "windows": self.windows, "window_minima": self.window_minima, "anchor_ratio": self.ratio}
 
 
 def window_minima(rounds: Sequence[tuple[float, float]], window_s: float) -> dict[int, float]:
@@ -76,11 +82,39 @@ def window_minima(rounds: Sequence[tuple[float, float]], window_s: float) -> dic
     return out
 
 
-def verdict(rounds: Sequence[tuple[float, float]], cfg: ScheduleConfig) -> Verdict:
+def anchored_windows(rounds: Sequence[tuple[float, float]], anchor: Sequence[tuple[float, float]],
+                     window_s: float, quiet_ms: float | None = None) -> dict[int, float]:
+    """Per time window of ``rounds``: its minimum over the anchor's minimum in the same window
+    (windows without an anchor round are left out). A machine that runs slower for a while slows
+    the network and the anchor alike, so the ratio holds where the raw minima drift apart."""
+    t0 = rounds[0][0]
+    own = window_minima(rounds, window_s)
+    ref: dict[int, float] = {}
+    start = bisect.bisect_left(anchor, (t0 - 1e-12,))  # the anchor's rounds are in time order
+    for t, ms in anchor[start:]:
+        w = int((t - t0) // window_s)
+        if w in own:
+            ref[w] = min(ref.get(w, math.inf), ms)
+    return {w: own[w] / ref[w] for w in own if w in ref and (quiet_ms is None or ref[w] <= quiet_ms)}
+
+
+def verdict(rounds: Sequence[tuple[float, float]], cfg: ScheduleConfig,
+            anchor: Sequence[tuple[float, float]] | None = None, quiet_ms: float | None = None) -> Verdict:
     """The agreement rule: the best window must be confirmed by ``confirmations`` windows, each at
-    least ``min_gap`` windows from it and from each other, all within ``agree_tol`` of it."""
+    least ``min_gap`` windows from it and from each other, all within ``agree_tol`` of it. With an
+    ``anchor``'s rounds the windows compare ratios to the anchor (:func:`anchored_windows`, see
+    :func:`_anchored_verdict`). With ``quiet_ms`` only windows where the anchor ran that fast count
+    until the network reaches ``max_windows``; then every window does."""
     if not rounds:
         return Verdict(False, False, math.inf, math.inf, 0, [])
+    span = int((rounds[-1][0] - rounds[0][0]) // cfg.window_s) + 1
+    label = min(ms for _, ms in rounds)
+    if anchor:
+        if quiet_ms is not None and span < cfg.max_windows:
+            quiet = _anchored_verdict(anchored_windows(rounds, anchor, cfg.window_s, quiet_ms), cfg, span, label,
+                                      len(rounds))
+            return quiet if quiet.agreed else Verdict(False, False, label, math.inf, span, quiet.window_minima)
+        return _anchored_verdict(anchored_windows(rounds, anchor, cfg.window_s), cfg, span, label, len(rounds))
     wins = window_minima(rounds, cfg.window_s)
     best_w = min(wins, key=wins.__getitem__)
     best = wins[best_w]
@@ -91,10 +125,31 @@ def verdict(rounds: Sequence[tuple[float, float]], cfg: ScheduleConfig) -> Verdi
         if all(abs(w - c) >= cfg.min_gap for c in chosen):
             chosen.append(w)
     spread = (wins[chosen[-1]] - best) / best if len(chosen) > cfg.confirmations else math.inf
-    span = max(wins) + 1
     agreed = spread <= cfg.agree_tol and len(rounds) >= cfg.min_rounds
     done = agreed or span >= cfg.max_windows
-    return Verdict(done, agreed, best, spread, span, [wins[w] for w in sorted(wins)])
+    return Verdict(done, agreed, label, spread, span, [wins[w] for w in sorted(wins)])
+
+
+def _anchored_verdict(ratios: dict[int, float], cfg: ScheduleConfig, span: int, label: float, n_rounds: int) -> Verdict:
+    """Agreement on ratios to the anchor. A burst on the network raises a window's ratio, one on
+    the anchor lowers it, so the minimum is no longer the safe statistic: the ratio is the median
+    over windows, and it holds once windows within ``agree_tol`` of it lie ``min_gap`` apart
+    (``confirmations`` times over), with three windows at least (a median of two means nothing)."""
+    if len(ratios) < 3:
+        return Verdict(span >= cfg.max_windows, False, label, math.inf, span, [ratios[w] for w in sorted(ratios)],
+                       float(np.median(list(ratios.values()))) if ratios else None)
+    m = float(np.median(list(ratios.values())))
+    close = sorted(w for w, r in ratios.items() if abs(r / m - 1) <= cfg.agree_tol)
+    chosen = [close[0]] if close else []
+    for w in close[1:]:
+        if w - chosen[-1] >= cfg.min_gap:
+            chosen.append(w)
+    agreed = len(chosen) > cfg.confirmations and n_rounds >= cfg.min_rounds
+    ratio = float(np.median([ratios[w] for w in close])) if agreed else m
+    vals = [ratios[w] for w in chosen]
+    spread = (max(vals) - min(vals)) / m if agreed else math.inf
+    return Verdict(agreed or span >= cfg.max_windows, agreed, label, spread, span,
+                   [ratios[w] for w in sorted(ratios)], ratio)
 
 
 @dataclass
@@ -138,6 +193,7 @@ class RoundScheduler:
     def __init__(self, cfg: ScheduleConfig, clock: Callable[[], float] = time.perf_counter):
         self.cfg, self.clock = cfg, clock
         self.rotations = 0
+        self._fastest, self._seen = math.inf, 0  # the anchor's fastest round so far, rounds read
 
     def run(self, refill: Refill, finished: Finished, anchor: Flight | None = None) -> None:
         flights = refill(self.cfg.slots, True)
@@ -148,13 +204,35 @@ class RoundScheduler:
                 f.record(self.clock(), f.time_round())
             self.rotations += 1
             still = []
+            use_anchor = anchor is not None and self.cfg.anchored
+            quiet = self._quiet_ms(anchor) if use_anchor else None
             for f in flights:
-                v = verdict(f.rounds, self.cfg)
+                v = verdict(f.rounds, self.cfg, anchor.rounds if use_anchor else None, quiet)
                 if v.done:
-                    finished(f, v, min_between(anchor, *f.span) if anchor else None)
+                    finished(f, v, self._anchor_ms(f, v, anchor))
                 else:
                     still.append(f)
             flights = still + refill(self.cfg.slots - len(still), not still)
+
+    def _quiet_ms(self, anchor: Flight) -> float | None:
+        """The anchor latency below which the machine counts as quiet: within ``quiet_tol`` of the
+        fastest anchor round so far. A busy machine slows networks unevenly (their op mixes differ),
+        which no ratio to one anchor divides out, so quiet windows are waited for, up to a bound."""
+        if self.cfg.quiet_tol is None or not anchor.rounds:
+            return None
+        seen = len(anchor.rounds)
+        self._fastest = min([self._fastest, *(ms for _, ms in anchor.rounds[self._seen:])])
+        self._seen = seen
+        return self._fastest * (1 + self.cfg.quiet_tol)
+
+    def _anchor_ms(self, f: Flight, v: Verdict, anchor: Flight | None) -> float | None:
+        """The anchor figure a finished flight keeps: with anchored agreement, the anchor latency
+        that makes ``label / anchor`` the agreed ratio; else the anchor's minimum over its span."""
+        if anchor is None:
+            return None
+        if v.ratio:
+            return v.label_ms / v.ratio
+        return min_between(anchor, *f.span)
 
     def _anchor_due(self, anchor: Flight, flights: list[Flight]) -> bool:
         """Time the anchor in this rotation? When its last round is ``anchor_every_s`` old, or a

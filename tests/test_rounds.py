@@ -22,9 +22,10 @@ class BurstClock:
     def factor(self) -> float:
         return self.slowdown if any(a <= self.t < b for a, b in self.bursts) else 1.0
 
-    def flight(self, job, true_ms: float) -> Flight:
+    def flight(self, job, true_ms: float, own_bursts=()) -> Flight:
         def time_round():
-            runs = [true_ms * self.factor()] * 3
+            mine = self.slowdown if any(a <= self.t < b for a, b in own_bursts) else 1.0
+            runs = [true_ms * self.factor() * mine] * 3
             self.t += self.round_s
             return runs
         return Flight(job, time_round)
@@ -134,3 +135,53 @@ def test_schedule_validation():
         ScheduleConfig(window_s=0)
     with pytest.raises(ScheduleError, match="max_windows"):
         ScheduleConfig(min_gap=3, confirmations=3, max_windows=5)
+
+
+def test_anchored_windows_agree_through_a_change_of_mood():
+    # The machine turns 1.5x slower for good after 1.5 s: raw minima of distant windows never
+    # agree again, their ratios to the anchor (slowed alike) do.
+    mood = [(1.5, 1e9)]
+    v, f, anchor = run(BurstClock(mood, slowdown=1.5), [("a", 2.0)], anchor_ms=1.0)["a"]
+    assert v.agreed and v.ratio == pytest.approx(2.0) and v.label_ms / anchor == pytest.approx(2.0)
+    raw = ScheduleConfig(**{**CFG.__dict__, "anchored": False})
+    v, f, _ = run(BurstClock(mood, slowdown=1.5), [("a", 2.0)], raw, anchor_ms=1.0)["a"]
+    assert not v.agreed and v.windows == raw.max_windows  # bounded, and flagged rather than trusted
+
+
+def test_a_burst_on_the_anchor_alone_does_not_lower_the_ratio():
+    # Ratios can be wrong both ways (a slow anchor makes a network look fast): the median over
+    # windows, confirmed by distant windows, is the label's ratio, not the lowest one.
+    clock = BurstClock(slowdown=1.3)
+    flight = clock.flight("a", 2.0)
+    anchor = clock.flight("anchor", 1.0, own_bursts=[(1.0, 2.0)])
+    done = {}
+    pending = []
+
+    def refill(free, block):
+        out, pending[:] = pending[:free], pending[free:]
+        return out
+
+    for cfg in (CFG, ScheduleConfig(**{**CFG.__dict__, "quiet_tol": None})):  # quiet windows first, or all
+        clock.t = 0.0
+        flight.rounds.clear(), anchor.rounds.clear(), pending.append(flight)
+        RoundScheduler(cfg, clock).run(refill, lambda f, v, a: done.update(a=(v, a)), anchor)
+        v, anchor_ms = done["a"]
+        assert v.agreed and v.ratio == pytest.approx(2.0)
+        assert 2.0 / anchor_ms == pytest.approx(2.0)
+
+
+def test_a_busy_stretch_that_slows_networks_unevenly_is_waited_out():
+    # Busy from 0.7 s to 4 s: the anchor runs 1.5x slower, this network 2.25x (another op mix), so
+    # ratios in the busy windows are off by 1.5x. Only quiet windows carry the label.
+    clock = BurstClock([(0.7, 4.0)], slowdown=1.5)
+    flight = clock.flight("a", 2.0, own_bursts=[(0.7, 4.0)])
+    anchor = clock.flight("anchor", 1.0)
+    done, pending = {}, [flight]
+
+    def refill(free, block):
+        out, pending[:] = pending[:free], pending[free:]
+        return out
+
+    RoundScheduler(CFG, clock).run(refill, lambda f, v, a: done.update(a=(v, a)), anchor)
+    v, anchor_ms = done["a"]
+    assert v.agreed and v.ratio == pytest.approx(2.0) and v.windows >= 5  # waited for quiet windows

@@ -3,9 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from gnnlat.checkpoint import matches_device
+from gnnlat.errors import GnnlatError
+from gnnlat.network import SEARCH_CONFIG, Network
 from gnnlat.predictor import LatencyPredictor
-from harness.store import fingerprint_id
+from gnnlat.published import DARTS_V2
+from harness.profile import anchor_job
+from harness.store import ProfileStore, arch_key, fingerprint_id
 from harness.timers import make_timer, resolve_backend
 
 
@@ -36,3 +42,83 @@ def check_device(predictor: LatencyPredictor, backend: str | None = None) -> Dev
     devices = tuple(sorted({fp.get("device", "?") for fp in predictor.fingerprints.values()}))
     return DeviceCheck(backend, matches_device(predictor, fingerprint_id(local)), str(local.get("device", "?")),
                        devices)
+
+
+# ---- speed: the same device, a different day ----------------------------------------------------
+
+SPEED_TOL = 0.10  # a machine more than this much faster or slower than the profile's gets a warning
+
+
+def anchor_reference(paths, backend: str | None = None) -> dict[str, dict]:
+    """The anchor's typical latency per device in profile stores: ``{fingerprint id: {"anchor_key",
+    "anchor_ms", "batches"}}``, the median over batches of the anchor at the search config. A
+    predictor keeps it (meta ``anchor_refs``) so a later machine can tell how fast it runs."""
+    key = arch_key(*anchor_job(SEARCH_CONFIG))
+    batches: dict[str, dict[str, float]] = {}
+    for path in paths:
+        with ProfileStore(path, create=False) as store:
+            for s in store.samples(backend=backend, kind=None):
+                if s.extra.get("anchor_key") == key and "anchor_ms" in s.extra:
+                    batches.setdefault(s.fingerprint_id, {})[str(s.extra.get("batch", s.id))] = float(s.extra["anchor_ms"])
+    return {fp: {"anchor_key": key, "anchor_ms": float(np.median(list(b.values()))), "batches": len(b)}
+            for fp, b in batches.items()}
+
+
+@dataclass(frozen=True)
+class SpeedCheck:
+    """The anchor (DARTS V2 at the search config) timed here against the predictor's reference:
+    the anchor latency of its profile, or, for a predictor without one, its own prediction."""
+
+    local_ms: float
+    reference_ms: float
+    source: str  # "profile anchor" | "predicted anchor"
+    agreed: bool  # the local anchor timing's windows agreed
+
+    @property
+    def ratio(self) -> float:
+        return self.local_ms / self.reference_ms
+
+    def to_dict(self) -> dict:
+        return {"local_ms": self.local_ms, "reference_ms": self.reference_ms, "source": self.source,
+                "ratio": self.ratio, "agreed": self.agreed, "warning": self.warning()}
+
+    def warning(self) -> str | None:
+        if abs(self.ratio - 1) <= SPEED_TOL:
+            return None
+        how = "slower" if self.ratio > 1 else "faster"
+        return (f"this machine runs the anchor (DARTS V2) in {self.local_ms:.3f} ms against {self.reference_ms:.3f} ms "
+                f"for the predictor's profile ({self.source}): {abs(self.ratio - 1):.0%} {how}, even if the "
+                "fingerprints match; measured latencies will differ from predictions by about that much")
+
+
+def reference_anchor(predictor: LatencyPredictor, fp_id: str) -> tuple[float, str]:
+    """(reference ms, source): this device's profile anchor, else any device's, else the prediction."""
+    refs = predictor.meta.get("anchor_refs") or {}
+    if isinstance(refs, str):  # meta values may come back as their text form
+        refs = {}
+    ref = refs.get(fp_id) or next(iter(refs.values()), None)
+    if ref:
+        return float(ref["anchor_ms"]), "profile anchor"
+    return float(predictor.predict([DARTS_V2], SEARCH_CONFIG)[0]), "predicted anchor"
+
+
+def check_speed(predictor: LatencyPredictor, backend: str | None = None, local_ms: float | None = None) -> SpeedCheck | None:
+    """Time the anchor here (unless ``local_ms`` is given: the anchor at the search config, already
+    timed) and compare it with the predictor's reference. None when the backend cannot run here."""
+    from harness.rounds import ScheduleConfig
+    from harness.stream import time_interleaved
+
+    try:
+        timer = make_timer(resolve_backend(backend or predictor.backend or "auto"))
+    except GnnlatError:
+        return None
+    agreed = True
+    if local_ms is None:
+        if timer.backend == "triton":
+            local_ms, agreed = timer.time_one(Network(DARTS_V2, SEARCH_CONFIG)).latency_ms, True
+        else:
+            schedule = ScheduleConfig(window_s=0.5, min_gap=2, min_rounds=6, max_windows=10)
+            timing, verdict, _ = time_interleaved(timer, [anchor_job(SEARCH_CONFIG)], schedule)[0]
+            local_ms, agreed = timing.latency_ms, verdict.agreed
+    ref_ms, source = reference_anchor(predictor, fingerprint_id(timer.fingerprint()))
+    return SpeedCheck(float(local_ms), ref_ms, source, agreed)
