@@ -253,17 +253,19 @@ def _timing_text(t: dict) -> str:
 @anchor_option
 @time_limit_option
 @timer_options
+@click.option("--workers", "build_workers", type=int, default=None,
+              help="processes preparing networks while others are timed [cpu backends 1, triton up to 3; 0: inline]")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, anchor: bool,
-            time_limit_s: float | None, as_json: bool, **kwargs: Any) -> None:
+            time_limit_s: float | None, build_workers: int | None, as_json: bool, **kwargs: Any) -> None:
     """Time randomly sampled architectures into a profile store; re-running resumes."""
     from harness.profile import ProfileConfig, ProfileStats, run_profile
     from harness.timers import make_timer
     from workflows.records import noise_floor
 
     cfg = ProfileConfig(n=n, out=out, seed=seed, config=pop_config(kwargs), vary_config=vary_config,
-                        repeat_frac=repeat_frac, anchor=anchor, time_limit_s=time_limit_s)
+                        repeat_frac=repeat_frac, anchor=anchor, time_limit_s=time_limit_s, build_workers=build_workers)
     timer = make_timer(*pop_timer_args(kwargs))
     stats = ProfileStats()
     with progress_bar(f"profile {timer.backend}", n, stats.live_noise) as progress:
@@ -381,7 +383,8 @@ def info(profile_path: str, as_json: bool) -> None:
     lines.append("noise floor        " + noise_text(s["noise_floor"], "n/a (no repeats)"))
     if s["anchored_noise_floor"]["n"]:
         lines.append("anchored noise     " + noise_text(s["anchored_noise_floor"]) + " (batch drift divided out)")
-    s["noise_warning"] = noise_warning(s["noise_floor"])
+    labels_floor = s["anchored_noise_floor"] if s["anchored_noise_floor"]["n"] else s["noise_floor"]
+    s["noise_warning"] = noise_warning(labels_floor)  # the floor the (anchored, when possible) labels see
     if s["noise_warning"]:
         lines.append("warning            " + s["noise_warning"])
     emit(as_json, s, "\n".join(lines))

@@ -18,7 +18,7 @@ def local(tmp_path_factory):
     """A real profile of this machine (tiny networks, cpu backend) and a predictor trained on it."""
     d = tmp_path_factory.mktemp("local")
     db, model = d / "p.db", d / "p.pt"
-    out = invoke_json("profile", "--n", "24", "--out", db, "--backend", "cpu", "--seed", "3",
+    out = invoke_json("profile", "--n", "24", "--out", db, "--backend", "cpu", "--seed", "3", "--repeat-frac", "0",
                       "--C", "4", "--layers", "3", "--resolution", "8", *FAST)
     assert out["samples"] == 24
     res = invoke_json("train-predictor", "--profile", db, "--out", model, "--epochs", "20", "--val-frac", "0.25")
