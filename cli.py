@@ -175,8 +175,26 @@ def noise_warning(nf: dict) -> str | None:
     return None
 
 
-def harness_report(summary: dict, as_json: bool, text: str) -> None:
-    """Emit a profile/retime summary with its live noise floor and, when it is high, a warning."""
+def run_harness(run: Callable, cfg: Any, kwargs: dict, desc: str, total: int | None) -> dict:
+    """``run(cfg, timer, progress, stats)`` with the timer the options ask for, under a progress
+    bar that shows the live noise floor; its summary."""
+    from harness.profile import ProfileStats
+    from harness.timers import make_timer
+
+    timer = make_timer(*pop_timer_args(kwargs))
+    stats = ProfileStats()
+    with progress_bar(f"{desc} {timer.backend}", total, stats.live_noise) as progress:
+        return run(cfg, timer, progress, stats)
+
+
+def harness_report(summary: dict, path: str, as_json: bool, head: str) -> None:
+    """Emit a profile/retime summary: ``head``, the file's noise floors, where the time went, the
+    run's live noise floor and, when it is high, a warning."""
+    from workflows.records import noise_floor
+
+    summary["anchored_noise_floor"] = noise_floor(path, labels="anchored")
+    text = (head + "; noise floor " + noise_text(summary["noise_floor"], "n/a (no repeats yet)")
+            + anchored_noise_text(summary["anchored_noise_floor"]) + time_text(summary))
     warning = noise_warning(summary.get("live_noise_floor", {}))
     summary["noise_warning"] = warning
     text += ("\nlive noise floor (this run, repeats spread through it): "
@@ -260,24 +278,15 @@ def _timing_text(t: dict) -> str:
 def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, anchor: bool,
             time_limit_s: float | None, build_workers: int | None, as_json: bool, **kwargs: Any) -> None:
     """Time randomly sampled architectures into a profile store; re-running resumes."""
-    from harness.profile import ProfileConfig, ProfileStats, run_profile
-    from harness.timers import make_timer
-    from workflows.records import noise_floor
+    from harness.profile import ProfileConfig, run_profile
 
     cfg = ProfileConfig(n=n, out=out, seed=seed, config=pop_config(kwargs), vary_config=vary_config,
                         repeat_frac=repeat_frac, anchor=anchor, time_limit_s=time_limit_s, build_workers=build_workers)
-    timer = make_timer(*pop_timer_args(kwargs))
-    stats = ProfileStats()
-    with progress_bar(f"profile {timer.backend}", n, stats.live_noise) as progress:
-        summary = run_profile(cfg, timer, progress, stats)
-    summary["anchored_noise_floor"] = noise_floor(out, labels="anchored")
-    text = (f"{out}: {summary['samples']} samples ({summary['unique_architectures']} unique), "
-            f"{summary['repeats']} repeats; throughput {summary['archs_per_hour']:.0f} arch/h this run, "
-            f"overhead {summary['overhead_frac']:.0%} of wall time; noise floor "
-            + noise_text(summary["noise_floor"], "n/a (no repeats yet)")
-            + anchored_noise_text(summary["anchored_noise_floor"]))
-    text += time_text(summary)
-    harness_report(summary, as_json, text)
+    summary = run_harness(run_profile, cfg, kwargs, "profile", n)
+    harness_report(summary, out, as_json,
+                   f"{out}: {summary['samples']} samples ({summary['unique_architectures']} unique), "
+                   f"{summary['repeats']} repeats; throughput {summary['archs_per_hour']:.0f} arch/h this run, "
+                   f"overhead {summary['overhead_frac']:.0%} of wall time")
 
 
 @main.command()
@@ -297,23 +306,14 @@ def retime(path: str, times: int, part: str, anchor: bool, time_limit_s: float |
            **kwargs: Any) -> None:
     """Time a profile's architectures again on this device, stored as repeats that the latency
     labels use (min or anchored). Re-running resumes; nothing is re-timed twice."""
-    from harness.profile import ProfileStats
     from harness.retime import RetimeConfig, run_retime
-    from harness.timers import make_timer
-    from workflows.records import noise_floor
 
     cfg = RetimeConfig(path=path, times=times, part=part, config=pop_config(kwargs), anchor=anchor,
                        time_limit_s=time_limit_s)
-    timer = make_timer(*pop_timer_args(kwargs))
-    stats = ProfileStats()
-    with progress_bar(f"retime {timer.backend}", None, stats.live_noise) as progress:
-        summary = run_retime(cfg, timer, progress, stats)
-    summary["anchored_noise_floor"] = noise_floor(path, labels="anchored")
-    text = (f"{path}: re-timed {summary['retimed']} of {summary['selected']} {part} architectures "
-            f"({summary['repeats']} repeats in the file); noise floor " + noise_text(summary["noise_floor"])
-            + anchored_noise_text(summary["anchored_noise_floor"]))
-    text += time_text(summary)
-    harness_report(summary, as_json, text)
+    summary = run_harness(run_retime, cfg, kwargs, "retime", None)
+    harness_report(summary, path, as_json,
+                   f"{path}: re-timed {summary['retimed']} of {summary['selected']} {part} architectures "
+                   f"({summary['repeats']} repeats in the file)")
 
 
 @main.command()

@@ -54,31 +54,41 @@ class ProfileConfigError(GnnlatError, ValueError):
     """A profiling request with bad options."""
 
 
+@dataclass(kw_only=True)
+class RunOptions:
+    """What a profiling run and a re-timing run share: grouping, the anchor, network preparation,
+    the round scheduler and the time limit."""
+
+    batch_archs: int | None = None  # triton: networks timed together in rounds; None: default_batch_archs
+    anchor: bool = True  # time the anchor network (DARTS V2 at the run's config) alongside (``anchor_job``)
+    build_workers: int | None = None  # processes building networks ahead; None: default_build_workers
+    time_limit_s: float | None = None  # stop after the batch that passes this many seconds
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # cpu backends: the round scheduler
+
+    def check_options(self, error: type[Exception]) -> None:
+        check_time_limit(self.time_limit_s, error)
+        if self.batch_archs is not None and self.batch_archs < 1:
+            raise error("batch_archs must be at least 1")
+        if self.build_workers is not None and self.build_workers < 0:
+            raise error(f"build_workers must be >= 0, got {self.build_workers}")
+
+
 @dataclass
-class ProfileConfig:
+class ProfileConfig(RunOptions):
     n: int
     out: str
     seed: int = 0
     config: NetworkConfig = field(default_factory=NetworkConfig)
     vary_config: bool = False
     repeat_frac: float = 0.1
-    batch_archs: int | None = None  # triton: networks timed together in rounds; None: default_batch_archs
     repeat_delay: int = 20  # a repeat re-times a sample at least this many primaries later
-    anchor: bool = True  # time the anchor network in every batch (see ``anchor_job``)
-    build_workers: int | None = None  # processes building networks ahead; None: default_build_workers
-    time_limit_s: float | None = None  # stop after the batch that passes this many seconds
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # cpu backends: the round scheduler
 
     def __post_init__(self) -> None:
-        check_time_limit(self.time_limit_s, ProfileConfigError)
+        self.check_options(ProfileConfigError)
         if self.n < 1:
             raise ProfileConfigError(f"n must be at least 1, got {self.n}")
         if not 0 <= self.repeat_frac <= 1:
             raise ProfileConfigError(f"repeat_frac must be within [0, 1], got {self.repeat_frac}")
-        if self.batch_archs is not None and self.batch_archs < 1:
-            raise ProfileConfigError("batch_archs must be at least 1")
-        if self.build_workers is not None and self.build_workers < 0:
-            raise ProfileConfigError(f"build_workers must be >= 0, got {self.build_workers}")
 
 
 def _cost(c: NetworkConfig) -> int:

@@ -18,10 +18,8 @@ from typing import Callable
 
 from gnnlat.errors import GnnlatError
 from gnnlat.network import NetworkConfig
-from harness.profile import (anchor_job, check_time_limit, default_batch_archs, default_build_workers,
-                             NetworkBuilder, out_of_time, ProfileStats, time_into_store)
-from harness.profile import PREFETCH_BACKENDS
-from harness.rounds import ScheduleConfig
+from harness.profile import (PREFETCH_BACKENDS, NetworkBuilder, ProfileStats, RunOptions, anchor_job,
+                             default_batch_archs, default_build_workers, out_of_time, time_into_store)
 from harness.store import ProfileStore, Sample, fingerprint_id
 from harness.timers import Timer
 
@@ -33,27 +31,18 @@ class RetimeError(GnnlatError, ValueError):
 
 
 @dataclass
-class RetimeConfig:
+class RetimeConfig(RunOptions):
     path: str
     times: int = 1  # repeats every selected primary should have once the run ends
     part: str = "all"  # all | fixed (at ``config``) | vary (any other config)
     config: NetworkConfig = field(default_factory=NetworkConfig)
-    batch_archs: int | None = None  # networks timed together in rounds; None: default_batch_archs
-    anchor: bool = True  # time the anchor network (DARTS V2 at ``config``) in every batch
-    build_workers: int | None = None  # processes building networks ahead; None: default_build_workers
-    time_limit_s: float | None = None  # stop after the batch that passes this many seconds
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)  # cpu backends: the round scheduler
 
     def __post_init__(self) -> None:
-        check_time_limit(self.time_limit_s, RetimeError)
+        self.check_options(RetimeError)
         if self.times < 1:
             raise RetimeError(f"times must be at least 1, got {self.times}")
         if self.part not in PARTS:
             raise RetimeError(f"part must be one of {', '.join(PARTS)}, got {self.part!r}")
-        if self.batch_archs is not None and self.batch_archs < 1:
-            raise RetimeError("batch_archs must be at least 1")
-        if self.build_workers is not None and self.build_workers < 0:
-            raise RetimeError(f"build_workers must be >= 0, got {self.build_workers}")
 
 
 def _in_part(s: Sample, cfg: RetimeConfig) -> bool:

@@ -243,7 +243,6 @@ class Timer(ABC):
             phases.warmup_s += time.perf_counter() - t1
             runs: list[list[list[float]]] = [[] for _ in fns]
             self._interleave(fns, reps, runs, range(len(fns)), phases)
-            tol = self.settings.agree_tol
             for _ in range(self.settings.max_retries):
                 redo = [i for i in range(len(fns)) if self._summarize(runs[i]).noisy]
                 if not redo:
