@@ -28,6 +28,9 @@ ROWS=()
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 2
 DB="$OUT/triton-reference.db"
 cd "$(dirname "$0")/.." || exit 2
+# Continue the committed reference profile (resumable: a device already in it goes on where it
+# stopped, another device starts its own samples in the same file).
+[ -f "$DB" ] || [ ! -f profiles/triton-reference.db ] || cp profiles/triton-reference.db "$DB"
 
 # step NAME BUDGET_S STDOUT_FILE CMD...: run CMD under a budget (SIGINT, then SIGKILL 20 s later),
 # stdout to STDOUT_FILE ("-": the log), and remember (name, exit status, seconds) for the summary.
