@@ -101,9 +101,9 @@ def describe(genotype: str, as_json: bool, **kwargs: Any) -> None:
     g = load_genotype(genotype)
     config = pop_config(kwargs, EVAL_CONFIG)
     payload = describe_network(g, config)
-    params, macs, counts = payload["params"], payload["macs_m"] * 1e6, payload["op_counts"]
-    lines = [f"config      {config.to_dict()}", f"parameters  {params / 1e6:.3f} M",
-             f"MACs        {macs / 1e6:.1f} M (per image)"]
+    counts = payload["op_counts"]
+    lines = [f"config      {config.to_dict()}", f"parameters  {payload['params_m']:.3f} M",
+             f"MACs        {payload['macs_m']:.1f} M (per image)"]
     for kind in ("normal", "reduce"):
         lines.append(f"{kind:<11} " + ", ".join(f"{op}×{n}" for op, n in sorted(counts[kind].items())))
     emit(as_json, payload, "\n".join(lines))
@@ -164,17 +164,6 @@ def progress_bar(desc: str, total: int | None = None, noise: Callable[[], dict] 
         yield progress
 
 
-NOISE_WARN = 0.02  # a median repeat difference above this makes labels unreliable at ±10% targets
-
-
-def noise_warning(nf: dict) -> str | None:
-    """A warning when a run's live noise floor exceeds NOISE_WARN, else None."""
-    if nf.get("n") and nf["median"] > NOISE_WARN:
-        return (f"noise floor {nf['median']:.1%} (median of {nf['n']} repeats) exceeds {NOISE_WARN:.0%}: this "
-                "machine is busy; re-time later (retime) before trusting the labels")
-    return None
-
-
 def run_harness(run: Callable, cfg: Any, kwargs: dict, desc: str, total: int | None) -> dict:
     """``run(cfg, timer, progress, stats)`` with the timer the options ask for, under a progress
     bar that shows the live noise floor; its summary."""
@@ -190,7 +179,7 @@ def run_harness(run: Callable, cfg: Any, kwargs: dict, desc: str, total: int | N
 def harness_report(summary: dict, path: str, as_json: bool, head: str) -> None:
     """Emit a profile/retime summary: ``head``, the file's noise floors, where the time went, the
     run's live noise floor and, when it is high, a warning."""
-    from workflows.records import noise_floor
+    from workflows.records import noise_floor, noise_warning
 
     summary["anchored_noise_floor"] = noise_floor(path, labels="anchored")
     text = (head + "; noise floor " + noise_text(summary["noise_floor"], "n/a (no repeats yet)")
@@ -230,12 +219,9 @@ anchor_option = click.option(
     help="time DARTS V2 in every batch so drift can be divided out of the labels")
 
 
-def speed_report(predictor, backend: str | None, quiet: bool, local_ms: float | None = None) -> dict | None:
-    """Time the anchor here against the predictor's reference (workflows.devices.check_speed);
-    warn on stderr when this machine runs more than 10% faster or slower. None: not checked."""
-    from workflows.devices import check_speed
-
-    check = check_speed(predictor, backend, local_ms)
+def speed_report(check, quiet: bool) -> dict | None:
+    """A speed check (``workflows.devices.SpeedCheck``) for the payload; its warning on stderr when
+    this machine runs more than 10% faster or slower. None: not checked."""
     if check is None:
         return None
     if check.warning() and not quiet:
@@ -328,33 +314,14 @@ def retime(path: str, times: int, part: str, anchor: bool, time_limit_s: float |
 def measure(genotype: str, predictor_path: str | None, speed_check: bool, as_json: bool, **kwargs: Any) -> None:
     """Time one architecture with the harness (interleaved with the anchor until time windows
     seconds apart agree) and print the sample."""
-    from gnnlat.network import SEARCH_CONFIG
+    from workflows.devices import measurement_speed
     from workflows.measure import measure_latency
 
     g = load_genotype(genotype)
     config = pop_config(kwargs)
     t = measure_latency(g, config, *pop_timer_args(kwargs))
-    payload = {**t, "config": config.to_dict(), "speed": None}
-    if speed_check:
-        predictor = _speed_predictor(predictor_path, t["backend"])
-        if predictor is not None:
-            at_search = t.get("anchor_ms") if config == SEARCH_CONFIG else None
-            payload["speed"] = speed_report(predictor, t["backend"], as_json, at_search)
-    emit(as_json, payload, f"{t['backend']}: " + _timing_text(t))
-
-
-def _speed_predictor(path: str | None, backend: str):
-    """The predictor ``measure`` compares speeds with: the one given, else the shipped one for the
-    backend (None when there is none)."""
-    from gnnlat.checkpoint import load_predictor
-
-    name = path or f"{backend}-reference"
-    try:
-        return load_predictor(_root_path(name))
-    except GnnlatError:
-        if path:
-            raise
-        return None
+    speed = speed_report(measurement_speed(t, config, predictor_path), as_json) if speed_check else None
+    emit(as_json, {**t, "config": config.to_dict(), "speed": speed}, f"{t['backend']}: " + _timing_text(t))
 
 
 @main.command()
@@ -364,7 +331,7 @@ def _speed_predictor(path: str | None, backend: str):
 def info(profile_path: str, as_json: bool) -> None:
     """Samples, architectures, devices, config ranges, latency range and noise floor of a profile."""
     from harness.store import ProfileStore
-    from workflows.records import noise_floor
+    from workflows.records import labels_noise_floor, noise_floor, noise_warning
 
     with ProfileStore(profile_path, create=False) as store:
         s = store.summary()
@@ -383,8 +350,7 @@ def info(profile_path: str, as_json: bool) -> None:
     lines.append("noise floor        " + noise_text(s["noise_floor"], "n/a (no repeats)"))
     if s["anchored_noise_floor"]["n"]:
         lines.append("anchored noise     " + noise_text(s["anchored_noise_floor"]) + " (batch drift divided out)")
-    labels_floor = s["anchored_noise_floor"] if s["anchored_noise_floor"]["n"] else s["noise_floor"]
-    s["noise_warning"] = noise_warning(labels_floor)  # the floor the (anchored, when possible) labels see
+    s["noise_warning"] = noise_warning(labels_noise_floor(s["noise_floor"], s["anchored_noise_floor"]))
     if s["noise_warning"]:
         lines.append("warning            " + s["noise_warning"])
     emit(as_json, s, "\n".join(lines))
@@ -433,15 +399,11 @@ def _metric_line(name: str, m: dict) -> str:
 def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_train, split, labels, as_json) -> None:
     """Train the GNN latency predictor (and the op-count baseline) on profile stores."""
     from gnnlat.checkpoint import save_predictor
-    from gnnlat.fit import train_predictor
-    from workflows.records import load_profiles
+    from workflows.training import train_on_profiles
 
-    records = load_profiles(profiles, backend, labels)
     changes = {"epochs": epochs} if epochs is not None else {}
     cfg = PredictorConfig(seed=seed, val_frac=val_frac, max_train=max_train, split=split, **changes)
-    predictor, metrics = train_predictor(records, cfg, progress=not as_json)
-    from workflows.devices import anchor_reference
-    predictor.meta["anchor_refs"] = anchor_reference(profiles, backend)  # for later speed checks
+    predictor, metrics, records = train_on_profiles(profiles, cfg, backend, labels, progress=not as_json)
     save_predictor(predictor, out)
     payload = {"out": out, "records": len(records), "labels": records[0].label, **metrics}
     lines = [f"trained on {metrics['n_train']} architectures, held out {metrics['n_val']} "
@@ -466,11 +428,12 @@ def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_trai
 def validate(predictor_path, profiles, held_out, max_mape, plot, labels, speed_check, as_json) -> None:
     """Score the GNN and the op-count baseline on the same samples, against the noise floor."""
     from gnnlat.checkpoint import load_predictor
+    from workflows.devices import check_speed
     from workflows.records import load_profiles
     from workflows.validation import validate_predictor
 
     predictor = load_predictor(_root_path(predictor_path))
-    speed = speed_report(predictor, None, as_json) if speed_check else None
+    speed = speed_report(check_speed(predictor), as_json) if speed_check else None
     records = load_profiles(profiles, predictor.backend, labels or predictor.labels)
     report = {**validate_predictor(predictor, records, profiles, held_out=held_out, plot=plot), "speed": speed}
     lines = [f"{report['n']} samples ({'held out' if held_out else 'all'}), backend {predictor.backend}, "
@@ -629,11 +592,12 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), d
 def search(lam, dataset, data_dir, predictor_path, epochs, batch_size, C, layers, seed, order, out_dir, resume,
            target_ms, lat_ref, device, speed_check, as_json, **kwargs) -> None:
     """Latency-aware DARTS search: loss = CE + λ · LAT(α) / LAT_ref."""
+    from workflows.devices import check_speed
     from workflows.runs import search_and_measure
 
     deploy = pop_deploy(kwargs)
     predictor, check = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)
-    speed = speed_report(predictor, check.backend, as_json) if speed_check else None
+    speed = speed_report(check_speed(predictor, check.backend), as_json) if speed_check else None
     cfg = replace(SearchConfig(), lam=lam, dataset=dataset, data_dir=data_dir, seed=seed, order=order, out_dir=out_dir,
                   target_ms=target_ms, lat_ref=lat_ref, device=device,
                   **given(epochs=epochs, batch_size=batch_size, C=C, layers=layers))

@@ -32,6 +32,11 @@ __all__ = ["DEFAULT_PREDICTOR", "ShippedFileError", "shipped_predictors", "shipp
 #: The shipped predictor ``search`` / ``predict`` / ``validate`` use when ``--predictor`` is not given.
 DEFAULT_PREDICTOR = "onnxruntime-reference"
 
+
+def reference_predictor(backend: str) -> str:
+    """The shipped predictor name for a backend's reference profile (it may not be shipped)."""
+    return f"{backend}-reference"
+
 _PACKAGE = "gnnlat"
 _DATA = "shipped_data"
 _PREDICTOR_SUFFIX = ".pt"

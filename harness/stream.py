@@ -22,7 +22,7 @@ import numpy as np
 from harness.profile import PackedNetwork, ProfileStats, Spec, _worker_init, build_network, to_sample
 from harness.rounds import Flight, RoundScheduler, ScheduleConfig, Verdict
 from harness.store import ProfileStore, Sample, arch_key
-from harness.timers import OnnxRuntimeTimer, Timer, Timing
+from harness.timers import OnnxRuntimeTimer, Timer, Timing, export_onnx
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,6 @@ def make_payload(backend: str, opset: int, genotype_json: str, config: dict) -> 
     and the input (onnxruntime), or the packed network (cpu)."""
     net = build_network(genotype_json, config)
     if backend == "onnxruntime":
-        from harness.timers import export_onnx
-
         return export_onnx(net, opset), net.example_input().numpy()
     return PackedNetwork.pack(net)
 

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from gnnlat.checkpoint import matches_device
+from gnnlat.checkpoint import load_predictor, matches_device
 from gnnlat.errors import GnnlatError
-from gnnlat.network import SEARCH_CONFIG, Network
+from gnnlat.network import SEARCH_CONFIG, Network, NetworkConfig
 from gnnlat.predictor import LatencyPredictor
 from gnnlat.published import DARTS_V2
+from gnnlat.shipped import predictor_path, reference_predictor
 from harness.profile import anchor_job
-from harness.store import ProfileStore, arch_key, fingerprint_id
+from harness.rounds import ScheduleConfig
+from harness.store import arch_key, fingerprint_id
+from harness.stream import time_interleaved
 from harness.timers import make_timer, resolve_backend
+from workflows.records import anchor_medians, read_samples
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,10 @@ def anchor_reference(paths, backend: str | None = None) -> dict[str, dict]:
     "anchor_ms", "batches"}}``, the median over batches of the anchor at the search config. A
     predictor keeps it (meta ``anchor_refs``) so a later machine can tell how fast it runs."""
     key = arch_key(*anchor_job(SEARCH_CONFIG))
-    batches: dict[str, dict[str, float]] = {}
-    for path in paths:
-        with ProfileStore(path, create=False) as store:
-            for s in store.samples(backend=backend, kind=None):
-                if s.extra.get("anchor_key") == key and "anchor_ms" in s.extra:
-                    batches.setdefault(s.fingerprint_id, {})[str(s.extra.get("batch", s.id))] = float(s.extra["anchor_ms"])
-    return {fp: {"anchor_key": key, "anchor_ms": float(np.median(list(b.values()))), "batches": len(b)}
-            for fp, b in batches.items()}
+    samples = [s for path in paths for part in read_samples(path, backend, None, use_repeats=True) for s in part]
+    return {fp: {"anchor_key": key, "anchor_ms": ms, "batches": n}
+            for (_, fp, anchor_key), (ms, n) in anchor_medians(samples, ", ".join(map(str, paths))).items()
+            if anchor_key == key}
 
 
 @dataclass(frozen=True)
@@ -105,9 +103,6 @@ def reference_anchor(predictor: LatencyPredictor, fp_id: str) -> tuple[float, st
 def check_speed(predictor: LatencyPredictor, backend: str | None = None, local_ms: float | None = None) -> SpeedCheck | None:
     """Time the anchor here (unless ``local_ms`` is given: the anchor at the search config, already
     timed) and compare it with the predictor's reference. None when the backend cannot run here."""
-    from harness.rounds import ScheduleConfig
-    from harness.stream import time_interleaved
-
     try:
         timer = make_timer(resolve_backend(backend or predictor.backend or "auto"))
     except GnnlatError:
@@ -122,3 +117,17 @@ def check_speed(predictor: LatencyPredictor, backend: str | None = None, local_m
             local_ms, agreed = timing.latency_ms, verdict.agreed
     ref_ms, source = reference_anchor(predictor, fingerprint_id(timer.fingerprint()))
     return SpeedCheck(float(local_ms), ref_ms, source, agreed)
+
+
+def measurement_speed(measured: dict, config: NetworkConfig, path: str | None = None) -> SpeedCheck | None:
+    """The speed check of a ``measure``: against the predictor at ``path``, else the shipped
+    reference predictor of the measuring backend (None when there is none). The anchor timed with
+    the network is reused when it ran at the search config, where the references were taken."""
+    try:
+        predictor = load_predictor(predictor_path(path or reference_predictor(measured["backend"])))
+    except GnnlatError:
+        if path:
+            raise
+        return None
+    local_ms = measured.get("anchor_ms") if config == SEARCH_CONFIG else None
+    return check_speed(predictor, measured["backend"], local_ms)

@@ -13,6 +13,7 @@ from gnnlat.genotype import Genotype
 from gnnlat.network import Network, NetworkConfig
 from harness.profile import PREFETCH_BACKENDS, anchor_job
 from harness.rounds import ScheduleConfig
+from harness.stream import time_interleaved
 from harness.timers import Timer, TimerSettings, make_timer
 
 
@@ -45,8 +46,6 @@ def _measure_batch(timer: Timer, genotypes: list[Genotype], config: NetworkConfi
     if timer.backend in PREFETCH_BACKENDS:
         nets = [Network(g, config) for g in genotypes]
         return [{**t.to_dict(), "backend": timer.backend, "fingerprint": fp} for t in timer.time_many(nets)]
-    from harness.stream import time_interleaved
-
     specs = [(g.to_json(), config.to_dict()) for g in genotypes]
     anchor = anchor_job(config) if measure.anchor else None
     results = time_interleaved(timer, specs, measure.schedule, anchor)

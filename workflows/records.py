@@ -39,7 +39,7 @@ def load_records(path: str | Path, backend: str | None = None, fingerprint_id: s
     """
     if labels not in LABELS:
         raise ProfileError(f"labels must be one of {', '.join(LABELS)}, got {labels!r}")
-    samples, repeats = _read_samples(path, backend, fingerprint_id, use_repeats)
+    samples, repeats = read_samples(path, backend, fingerprint_id, use_repeats)
     samples = [s for s in samples if include_noisy or not s.noisy]
     keys = [_timing_key(s) for s in samples]  # hashing a fingerprint is most of the loading time
     fastest: dict[tuple, float] = {}
@@ -73,6 +73,27 @@ def anchored_timings(samples: Sequence, path: str | Path = "profile") -> dict[tu
     it, where ``ref`` is the median anchor latency over all batches of that device and backend:
     the labels then read as latencies in the machine's typical state.
     """
+    anchor, timed = _anchor_pass(samples, path)
+    ref = {group: median_ms for group, (median_ms, _) in _medians(anchor).items()}
+    out: dict[tuple, list[float]] = {}
+    for key, group, latency, ms in timed:
+        out.setdefault(key, []).append(latency * ref[group] / ms)
+    return out
+
+
+def anchor_medians(samples: Sequence, path: str | Path = "profile") -> dict[tuple, tuple[float, int]]:
+    """Per (backend, fingerprint, anchor key): the anchor's median latency over the batches it was
+    timed in, and how many batches that was (the *ref* of :func:`anchored_timings`)."""
+    return _medians(_anchor_pass(samples, path)[0])
+
+
+def _medians(anchor: dict[tuple, dict[str, float]]) -> dict[tuple, tuple[float, int]]:
+    return {group: (float(np.median(list(batches.values()))), len(batches)) for group, batches in anchor.items()}
+
+
+def _anchor_pass(samples: Sequence, path: str | Path) -> tuple[dict, list]:
+    """One pass over the samples timed with an anchor (each timing key hashed once): the anchor's
+    latency per group and batch, and (timing key, group, latency, anchor ms) per sample."""
     anchor: dict[tuple, dict[str, float]] = {}  # (backend, fingerprint, anchor key) -> batch -> ms
     timed: list[tuple[tuple, tuple, float, float]] = []  # (timing key, anchor group, latency, anchor ms)
     for s in samples:
@@ -85,18 +106,16 @@ def anchored_timings(samples: Sequence, path: str | Path = "profile") -> dict[tu
         group = (key[1], key[2], str(s.extra.get("anchor_key")))
         anchor.setdefault(group, {})[str(s.extra.get("batch", s.id))] = float(ms)
         timed.append((key, group, float(s.latency_ms), float(ms)))
-    ref = {group: float(np.median(list(batches.values()))) for group, batches in anchor.items()}
-    out: dict[tuple, list[float]] = {}
-    for key, group, latency, ms in timed:
-        out.setdefault(key, []).append(latency * ref[group] / ms)
-    return out
+    return anchor, timed
 
 
 def _timing_key(s) -> tuple:
     return s.arch_key, s.backend, s.fingerprint_id
 
 
-def _read_samples(path, backend, fingerprint_id, use_repeats) -> tuple[list, list]:
+def read_samples(path: str | Path, backend: str | None, fingerprint_id: str | None,
+                 use_repeats: bool) -> tuple[list, list]:
+    """(primaries, repeats) of a profile store, optionally of one backend and device."""
     try:
         with ProfileStore(path, create=False) as store:
             samples = store.samples(backend=backend, fingerprint_id=fingerprint_id, kind="primary")
@@ -127,7 +146,7 @@ def noise_floor(path: str | Path, backend: str | None = None, fingerprint_id: st
                 return store.noise_floor(backend=backend, fingerprint_id=fingerprint_id)
         except ProfileStoreError as exc:
             raise ProfileError(str(exc)) from None
-    samples, repeats = _read_samples(path, backend, fingerprint_id, use_repeats=True)
+    samples, repeats = read_samples(path, backend, fingerprint_id, use_repeats=True)
     diffs = [abs(t / ts[0] - 1.0) for ts in anchored_timings(samples + repeats, path).values() for t in ts[1:]]
     if not diffs:
         return {"n": 0, "median": None, "p90": None}
@@ -142,3 +161,19 @@ def load_profiles(paths: Sequence[str | Path], backend: str | None = None, label
     if len(backends) > 1:
         raise ProfileError(f"profiles mix backends {backends}: choose one backend")
     return records
+
+
+NOISE_WARN = 0.02  # a median repeat difference above this makes labels unreliable at ±10% targets
+
+
+def noise_warning(nf: dict) -> str | None:
+    """A warning when a noise floor (``{"n", "median", "p90"}``) exceeds NOISE_WARN, else None."""
+    if nf.get("n") and nf["median"] > NOISE_WARN:
+        return (f"noise floor {nf['median']:.1%} (median of {nf['n']} repeats) exceeds {NOISE_WARN:.0%}: this "
+                "machine is busy; re-time later (retime) before trusting the labels")
+    return None
+
+
+def labels_noise_floor(raw: dict, anchored: dict) -> dict:
+    """The noise floor the default labels see: the anchored one when there is one, else the raw."""
+    return anchored if anchored["n"] else raw

@@ -1,0 +1,23 @@
+"""Training a predictor on profile stores: their records, and each device's anchor reference,
+which later speed checks (``workflows.devices.check_speed``) compare this machine with."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from gnnlat.fit import PredictorConfig, train_predictor
+from gnnlat.predictor import LatencyPredictor
+from gnnlat.record import Record
+from workflows.devices import anchor_reference
+from workflows.records import load_profiles
+
+
+def train_on_profiles(paths: Sequence[str | Path], cfg: PredictorConfig, backend: str | None = None,
+                      labels: str = "auto", progress: bool = False
+                      ) -> tuple[LatencyPredictor, dict, list[Record]]:
+    """(predictor, metrics, records): ``gnnlat.fit.train_predictor`` on the profiles' records, with
+    the anchor references in the predictor's meta (``anchor_refs``)."""
+    records = load_profiles(paths, backend, labels)
+    predictor, metrics = train_predictor(records, cfg, progress=progress)
+    predictor.meta["anchor_refs"] = anchor_reference(paths, backend)
+    return predictor, metrics, records
