@@ -100,6 +100,8 @@ def test_time_limit_stops_between_batches_and_the_run_resumes(tmp_path):
     again = invoke_json("retime", "--profile", db, "--time-limit", "0.001", "--backend", "cpu", *TINY, *FAST)
     assert again["time_limit_reached"] and again["retimed"] == again["repeats"] >= 1
     assert_clean_failure(invoke("profile", "--n", "8", "--time-limit", "-1", *args), "time limit must be a positive")
+    assert_clean_failure(invoke("profile", "--n", "8", "--workers", "-1", *args), "build_workers must be >= 0")
+    assert invoke_json("info", db)["samples"] == 8  # refused runs lose nothing
 
 
 def test_two_profilers_write_the_same_file(tmp_path):
