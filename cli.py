@@ -12,7 +12,7 @@ import click
 
 from gnnlat.errors import GnnlatError
 from gnnlat.fit import PredictorConfig
-from gnnlat.genotype import load_genotype
+from gnnlat.published import load_genotype_or_name
 from gnnlat.network import EVAL_CONFIG, SEARCH_CONFIG, NetworkConfig
 from gnnlat.record import LABELS
 from gnnlat.split import SPLITS
@@ -98,7 +98,7 @@ def describe(genotype: str, as_json: bool, **kwargs: Any) -> None:
     file, or the text itself). Defaults: the DARTS CIFAR-10 evaluation network."""
     from gnnlat.network import describe_network
 
-    g = load_genotype(genotype)
+    g = load_genotype_or_name(genotype)
     config = pop_config(kwargs, EVAL_CONFIG)
     payload = describe_network(g, config)
     counts = payload["op_counts"]
@@ -317,7 +317,7 @@ def measure(genotype: str, predictor_path: str | None, speed_check: bool, as_jso
     from workflows.devices import measurement_speed
     from workflows.measure import measure_latency
 
-    g = load_genotype(genotype)
+    g = load_genotype_or_name(genotype)
     config = pop_config(kwargs)
     t = measure_latency(g, config, *pop_timer_args(kwargs))
     speed = speed_report(measurement_speed(t, config, predictor_path), as_json) if speed_check else None
@@ -459,11 +459,67 @@ def predict(predictor_path, genotype, as_json, **kwargs) -> None:
     from gnnlat.checkpoint import load_predictor
 
     predictor = load_predictor(_root_path(predictor_path))
-    g = load_genotype(genotype)
+    g = load_genotype_or_name(genotype)
     config = pop_config(kwargs)
     ms = float(predictor.predict([g], config)[0])
     emit(as_json, {"predicted_ms": ms, "backend": predictor.backend, "config": config.to_dict()},
          f"predicted {ms:.3f} ms ({predictor.backend}, {config.to_dict()})")
+
+
+@main.command()
+@predictor_option
+@click.option("--n", "n", type=int, default=50, show_default=True, help="architectures to measure on this machine")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="calibrated predictor file to write")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False), default=None,
+              help="profile store for the measurements (resumable) [OUT with .db]")
+@click.option("--seed", type=int, default=0, show_default=True)
+@config_options
+@timer_options
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def calibrate(predictor_path, n, out, profile_path, seed, as_json, **kwargs) -> None:
+    """Adapt a predictor to this machine: measure N architectures spread over the predictor's
+    latency range (half at the config below, half at varied configs) and fine-tune on them."""
+    from pathlib import Path
+
+    from gnnlat.checkpoint import load_predictor, save_predictor
+    from workflows.calibration import CalibrateConfig, run_calibration
+
+    base = load_predictor(_root_path(predictor_path))
+    profile_path = profile_path or str(Path(out).with_suffix(".db"))
+    if Path(profile_path).resolve() == Path(out).resolve():
+        raise click.ClickException("--profile and --out must be different files")
+    cfg = CalibrateConfig(n=n, profile=profile_path, seed=seed, config=pop_config(kwargs))
+    predictor, report = run_harness(lambda c, timer, progress, stats: run_calibration(base, c, timer, progress, stats),
+                                    cfg, kwargs, "calibrate", None)
+    save_predictor(predictor, out)
+    report.update(out=out, base=predictor_path)
+    nf = report["noise_floor"] or {"n": 0}
+    emit(as_json, report,
+         f"calibrated {predictor_path} ({base.backend}) to this machine ({report['backend']}) on {report['n']} "
+         f"architectures in {report['seconds']:.0f} s (profiling {report['profile_seconds']:.0f} s) -> {out}\n"
+         f"measurements: {profile_path}; noise floor {noise_text(nf)}\n"
+         + _metric_line("fit", report["train"]["gnn"]))
+
+
+@main.command()
+@click.argument("genotype")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript"]), default="onnx", show_default=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="file to write")
+@config_options
+@click.option("--json", "as_json", is_flag=True)
+@handle_errors
+def export(genotype, fmt, out, as_json, **kwargs) -> None:
+    """Write GENOTYPE's network (eval mode, untrained) as ONNX or TorchScript at a network config,
+    and check the file against PyTorch on a random input."""
+    from gnnlat.export import export_difference, export_network
+    from gnnlat.network import Network
+
+    network = Network(load_genotype_or_name(genotype), pop_config(kwargs))
+    export_network(network, fmt, out)
+    diff = export_difference(network, fmt, out)
+    emit(as_json, {"out": out, "format": fmt, "config": network.config.to_dict(), "max_abs_diff": diff},
+         f"{fmt} -> {out} ({network.config.to_dict()}); max abs difference from PyTorch {diff:.2e}")
 
 
 @main.command("learning-curve")
@@ -634,7 +690,7 @@ def train(genotype, dataset, data_dir, epochs, C, layers, seed, device, as_json,
     """Train GENOTYPE from scratch; report test accuracy, parameters and measured latency."""
     from workflows.runs import train_and_measure
 
-    g = load_genotype(genotype)
+    g = load_genotype_or_name(genotype)
     deploy = pop_deploy(kwargs)
     cfg = replace(TrainConfig(), dataset=dataset, data_dir=data_dir, seed=seed, device=device,
                   **given(epochs=epochs, C=C, layers=layers))

@@ -86,7 +86,7 @@ def check_records(records: Sequence[Record]) -> None:
         raise PredictorError(f"{len(bad)} record(s) have a latency that is not a positive number")
 
 
-def _collate(graphs: Sequence[Data]) -> Data:
+def collate_graphs(graphs: Sequence[Data]) -> Data:
     """Disjoint union of single-graph Data (a lean Batch.from_data_list for the training loop)."""
     sizes = torch.tensor([g.num_nodes for g in graphs])
     offsets = torch.cumsum(sizes, 0) - sizes
@@ -149,7 +149,7 @@ def _optimise(predictor: LatencyPredictor, graphs: Sequence[Data], targets: Tens
         rng.shuffle(order)
         for k in range(0, len(order), cfg.batch_size):
             idx = order[k:k + cfg.batch_size]
-            error = predictor.log_latency(_collate([graphs[i] for i in idx])) - targets[idx]
+            error = predictor.log_latency(collate_graphs([graphs[i] for i in idx])) - targets[idx]
             loss = _loss(error, cfg.loss)
             opt.zero_grad()
             loss.backward()

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from pathlib import Path
 
-from gnnlat.genotype import Genotype
+from gnnlat.genotype import Genotype, GenotypeError, load_genotype
 
 
 def _load() -> dict[str, Genotype]:
@@ -23,3 +24,17 @@ NASNET = _CELLS["NASNet"]
 AMOEBANET = _CELLS["AmoebaNet"]
 
 PUBLISHED: dict[str, Genotype] = {**_CELLS, "DARTS": DARTS_V2}
+
+
+def load_genotype_or_name(source: str) -> Genotype:
+    """A genotype from a file or text (:func:`gnnlat.genotype.load_genotype`), or a published
+    cell by name, case-insensitive (``darts_v2``): an existing file of that name wins."""
+    by_name = {name.lower(): cell for name, cell in PUBLISHED.items()}
+    if isinstance(source, str) and source.strip().lower() in by_name and not Path(source).is_file():
+        return by_name[source.strip().lower()]
+    try:
+        return load_genotype(source)
+    except GenotypeError as exc:
+        if str(exc).startswith("no such genotype file"):
+            raise GenotypeError(f"{exc} (nor a published cell: {', '.join(sorted(by_name))})") from None
+        raise

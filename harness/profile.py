@@ -82,6 +82,8 @@ class ProfileConfig(RunOptions):
     vary_config: bool = False
     repeat_frac: float = 0.1
     repeat_delay: int = 20  # a repeat re-times a sample at least this many primaries later
+    # Time these architectures (in order) instead of random ones: calibration chooses what it measures.
+    architectures: tuple[tuple[Genotype, NetworkConfig], ...] | None = None
 
     def __post_init__(self) -> None:
         self.check_options(ProfileConfigError)
@@ -109,6 +111,11 @@ def vary_config(rng: random.Random, base: NetworkConfig) -> NetworkConfig:
 
 
 def architecture_stream(cfg: ProfileConfig) -> Iterator[tuple[Genotype, NetworkConfig]]:
+    """Architecture i of the run: random for (seed, i), or ``cfg.architectures[i]`` (then repeated, so
+    the loop's "next untaken one" always ends; ``n`` counts what the store holds besides)."""
+    if cfg.architectures is not None:
+        while True:
+            yield from cfg.architectures
     rng = random.Random(cfg.seed)
     while True:
         genotype = random_genotype(rng)

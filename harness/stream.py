@@ -22,7 +22,8 @@ import numpy as np
 from harness.profile import PackedNetwork, ProfileStats, Spec, _worker_init, build_network, to_sample
 from harness.rounds import Flight, RoundScheduler, ScheduleConfig, Verdict
 from harness.store import ProfileStore, Sample, arch_key
-from harness.timers import OnnxRuntimeTimer, Timer, Timing, export_onnx
+from gnnlat.export import onnx_bytes
+from harness.timers import OnnxRuntimeTimer, Timer, Timing
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def make_payload(backend: str, opset: int, genotype_json: str, config: dict) -> 
     and the input (onnxruntime), or the packed network (cpu)."""
     net = build_network(genotype_json, config)
     if backend == "onnxruntime":
-        return export_onnx(net, opset), net.example_input().numpy()
+        return onnx_bytes(net, opset), net.example_input().numpy()
     return PackedNetwork.pack(net)
 
 

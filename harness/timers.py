@@ -12,9 +12,7 @@ Every CUDA call the triton path makes goes through one seam, :class:`CudaOps` (m
 """
 from __future__ import annotations
 
-import io
 import time
-import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -24,11 +22,11 @@ import torch
 
 from gnnlat.errors import GnnlatError
 from gnnlat.network import Network
+from gnnlat.export import ONNX_OPSET, onnx_bytes
 from harness.fingerprint import fingerprint
 from harness.store import TimingStats
 
 BACKENDS = ("cpu", "onnxruntime", "triton")
-ONNX_OPSET = 17
 
 
 class TimerError(GnnlatError, RuntimeError):
@@ -307,17 +305,6 @@ class CpuTimer(Timer):
         return run
 
 
-def export_onnx(network: Network, opset: int = ONNX_OPSET) -> bytes:
-    """Export the eval-mode network to ONNX bytes (TorchScript exporter: fast, no onnxscript)."""
-    model = network.eval()
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, (network.example_input(),), buf, dynamo=False, opset_version=opset,
-                          input_names=["input"], output_names=["logits"])
-    return buf.getvalue()
-
-
 class OnnxRuntimeTimer(Timer):
     """ONNX Runtime CPU execution provider, all graph optimizations, fixed intra-op threads."""
 
@@ -335,7 +322,7 @@ class OnnxRuntimeTimer(Timer):
         return {"opset": self.opset}
 
     def session(self, network: Network):
-        return self.session_from_bytes(export_onnx(network, self.opset))
+        return self.session_from_bytes(onnx_bytes(network, self.opset))
 
     def session_from_bytes(self, onnx_bytes: bytes):
         """A session on an exported model (exported elsewhere, e.g. by a worker process)."""

@@ -83,6 +83,7 @@ def test_search_json_end_to_end_and_resume(local, tmp_path):
     assert set(res) >= {"genotype", "predicted_ms", "measured_ms", "val_acc", "lam"}
     assert res["lam"] == 0.2
     assert json.loads((out / "genotype.json").read_text()) == res["genotype"]
+    assert (out / "model.onnx").stat().st_size > 0  # the deployable network beside its genotype
     assert Genotype.from_darts(res["genotype_text"]) == Genotype.from_dict(res["genotype"])  # valid, both forms
     # predicted_ms is the predictor's latency of the recorded genotype at the deployment config ...
     predicted = invoke_json("predict", "--predictor", model, out / "genotype.json", *TINY)["predicted_ms"]
@@ -123,6 +124,7 @@ def test_search_warns_for_a_predictor_of_another_device(local, tmp_path):
     res = invoke("search", "--predictor", model, "--out", tmp_path / "s", *SMALL_SEARCH)
     assert res.exit_code == 0, res.output
     assert "warning" in res.stderr and "Some Other CPU" in res.stderr
+    assert "python cli.py calibrate --predictor" in res.stderr  # and says how to adapt it
     out = invoke_json("search", "--predictor", model, "--out", tmp_path / "s2", *SMALL_SEARCH)
     assert out["device_match"] is False
 

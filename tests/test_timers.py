@@ -7,8 +7,9 @@ import torch
 from gnnlat.network import Network, NetworkConfig
 from gnnlat.published import DARTS_V2
 from gnnlat.errors import GnnlatError
+from gnnlat.export import onnx_bytes
 from harness.timers import (CpuTimer, HostCuda, OnnxRuntimeTimer, PhaseTimes, TimerError, TimerSettings,
-                            TritonTimer, export_onnx, make_timer, summarize)
+                            TritonTimer, make_timer, summarize)
 
 FAST = TimerSettings(rounds=3, round_ms=15.0, warmup_ms=5.0, max_retries=1)
 SMALL = NetworkConfig(C=8, layers=3, resolution=8)
@@ -84,7 +85,7 @@ def test_onnx_export_matches_pytorch_outputs():
     torch.manual_seed(0)
     net = Network(DARTS_V2, NetworkConfig(C=8, layers=5, resolution=16, batch=2)).eval()
     x = torch.randn(2, 3, 16, 16)
-    sess = ort.InferenceSession(export_onnx(net), providers=["CPUExecutionProvider"])
+    sess = ort.InferenceSession(onnx_bytes(net), providers=["CPUExecutionProvider"])
     got = sess.run(None, {"input": x.numpy()})[0]
     with torch.no_grad():
         want = net(x).numpy()

@@ -32,8 +32,9 @@ class DeviceCheck:
             return None
         return (f"{predictor_name} was profiled on {', '.join(self.predictor_devices)} ({predictor_backend}); "
                 f"this machine ({self.local_device}, {self.backend}) differs, so measured and predicted "
-                "latencies come from different devices. Profile this machine and train a predictor for it "
-                "for a faithful search.")
+                "latencies come from different devices. Calibrate it to this machine from a few dozen "
+                f"measurements (python cli.py calibrate --predictor {predictor_name} --backend {self.backend} "
+                "--n 50 --out calibrated.pt), or profile this machine and train a predictor for it.")
 
 
 def check_device(predictor: LatencyPredictor, backend: str | None = None) -> DeviceCheck:

@@ -4,8 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from pathlib import Path
+
+from gnnlat.export import export_network
 from gnnlat.genotype import Genotype
-from gnnlat.network import NetworkConfig
+from gnnlat.network import Network, NetworkConfig
 from gnnlat.predictor import LatencyPredictor
 from gnnlat.search import SearchResult, run_search
 from gnnlat.search_config import SearchConfig
@@ -33,8 +36,11 @@ class MeasuredSearch:
 def search_and_measure(cfg: SearchConfig, predictor: LatencyPredictor, deploy: NetworkConfig, backend: str,
                        resume: bool = False, progress: Callable[[dict[str, Any]], None] | None = None
                        ) -> MeasuredSearch:
-    """Search with ``predictor`` predicting ``deploy``; time the derived network with ``backend``."""
+    """Search with ``predictor`` predicting ``deploy``; time the derived network with ``backend``.
+    The derived network at ``deploy`` is written beside its genotype as ``model.onnx`` (untrained:
+    the search's weights belong to the supernet, so ``train`` gives the network its own)."""
     result = run_search(cfg, predictor.latency_fn(deploy), resume=resume, progress=progress)
+    export_network(Network(result.genotype, deploy), "onnx", Path(result.out_dir) / "model.onnx")
     return MeasuredSearch(result, measure_latency(result.genotype, deploy, backend))
 
 

@@ -1,0 +1,128 @@
+"""Calibration: a predictor for one device adapted to another from a few dozen measurements.
+
+Which architectures to measure (:func:`choose_spread`): half at the fixed config, half at varied
+configs, each half spread evenly over the base predictor's predicted latency range, so a few
+samples still span fast and slow networks (a random few cluster in the middle).
+
+How to adapt (:func:`calibrate_predictor`): every weight of the base predictor is fine-tuned on
+the calibration samples, starting from the base with its offset :math:`b` first moved by the mean
+log-ratio of measured to predicted latency (the device's overall speed):
+
+.. math::
+    b \\leftarrow b + \\frac{1}{N} \\sum_i \\big(\\log t_i - \\log \\hat t_i\\big), \\qquad
+    \\min_\\theta \\frac{1}{N} \\sum_i \\big(\\log \\hat t_\\theta(x_i) - \\log t_i\\big)^2
+    \\quad (\\text{Adam}, \\text{a fixed number of full-batch steps}).
+
+The base already knows how cost grows with channels, resolution and batch; the few samples move
+it to the new device's per-op costs. A log-affine rescaling of the base keeps its ranking, which
+is wrong across backends (eager PyTorch is overhead-bound, ONNX Runtime compute-bound); tuning the
+output head alone ranks worse than tuning everything (figures in docs/results.md).
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from gnnlat.encoding import encode_genotypes
+from gnnlat.fit import collate_graphs, check_records, fit_baseline, score_both
+from gnnlat.genotype import Genotype
+from gnnlat.network import NetworkConfig
+from gnnlat.predictor import LatencyPredictor, PredictorError
+from gnnlat.record import Record
+from gnnlat.split import training_set_meta
+
+MIN_SAMPLES = 2
+
+
+@dataclass(frozen=True)
+class CalibrationConfig:
+    """Fine-tuning schedule: ``steps`` full-batch Adam steps at learning rate ``lr``."""
+
+    steps: int = 300
+    lr: float = 1e-3
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 0 or not (math.isfinite(self.lr) and self.lr > 0):
+            raise PredictorError("calibration needs steps >= 0 and a positive learning rate")
+
+
+def choose_spread(predictor: LatencyPredictor, fixed: Sequence[tuple[Genotype, NetworkConfig]],
+                  varied: Sequence[tuple[Genotype, NetworkConfig]], n: int) -> list[int]:
+    """Indices into ``list(fixed) + list(varied)`` of ``n`` architectures to measure: ``n // 2``
+    from ``fixed`` and the rest from ``varied`` (all from one side when the other is empty), each
+    taken at evenly spaced quantiles of the predictor's latency over its side."""
+    if n < MIN_SAMPLES:
+        raise PredictorError(f"calibration needs at least {MIN_SAMPLES} samples, got {n}")
+    n_fixed = n // 2 if varied else n
+    if not fixed:
+        n_fixed = 0
+    if n_fixed > len(fixed) or n - n_fixed > len(varied):
+        raise PredictorError(f"{len(fixed)} + {len(varied)} candidates cannot give {n} calibration samples")
+    picked = _spread(predictor, fixed, n_fixed)
+    picked += [len(fixed) + i for i in _spread(predictor, varied, n - n_fixed)]
+    return picked
+
+
+def _spread(predictor: LatencyPredictor, candidates: Sequence[tuple[Genotype, NetworkConfig]], k: int) -> list[int]:
+    if k == 0:
+        return []
+    latency = predictor.predict([g for g, _ in candidates], [c for _, c in candidates])
+    order = np.argsort(latency, kind="stable")
+    positions = np.linspace(0, len(order) - 1, k).round().astype(int)
+    return [int(order[p]) for p in positions]
+
+
+def calibrate_predictor(base: LatencyPredictor, records: Sequence[Record],
+                        cfg: CalibrationConfig = CalibrationConfig()) -> LatencyPredictor:
+    """A new predictor for the records' device: ``base`` fine-tuned on ``records`` (module
+    docstring). Its metadata names the target device (so device checks match it), the base it came
+    from, and an op-count baseline fitted on the same samples."""
+    check_records(records)
+    if len(records) < MIN_SAMPLES:
+        raise PredictorError(f"calibration needs at least {MIN_SAMPLES} samples, got {len(records)}")
+    predictor = copy.deepcopy(base).cpu()
+    data = collate_graphs([encode_genotypes([r.genotype], [r.config], predictor.merge_cells) for r in records])
+    target = torch.tensor([math.log(r.latency_ms) for r in records])
+    with torch.no_grad():
+        predictor.log_offset += (target - predictor.log_latency(data)).mean()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        _fine_tune(predictor, data, target, cfg)
+    predictor.eval()
+    predictor.meta = _calibrated_meta(base, records, predictor, cfg)
+    return predictor
+
+
+def _fine_tune(predictor: LatencyPredictor, data, target: torch.Tensor, cfg: CalibrationConfig) -> None:
+    opt = torch.optim.Adam(predictor.parameters(), lr=cfg.lr)
+    predictor.train()
+    for _ in range(cfg.steps):
+        loss = ((predictor.log_latency(data) - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def _calibrated_meta(base: LatencyPredictor, records: Sequence[Record], predictor: LatencyPredictor,
+                     cfg: CalibrationConfig) -> dict:
+    baseline = fit_baseline(records)
+    metrics = {"split": "architecture", "n_train": len(records), "n_val": 0,
+               "train": score_both(predictor, baseline, records)}
+    return {
+        **{k: v for k, v in base.meta.items() if k in ("train_config",)},
+        "backend": records[0].backend,
+        "labels": records[0].label,
+        "fingerprints": {r.fingerprint_id: r.fingerprint for r in records},
+        "metrics": metrics,
+        "baseline": baseline.to_dict(),
+        "calibration": {"base_backend": base.backend, "base_fingerprints": sorted(base.fingerprints),
+                        "base_devices": sorted({str(fp.get("device", "?")) for fp in base.fingerprints.values()}),
+                        "n": len(records), "method": "fine-tune", "config": asdict(cfg)},
+        **training_set_meta(records, "architecture"),
+    }

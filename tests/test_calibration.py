@@ -1,0 +1,87 @@
+"""Calibration (gnnlat.calibration) on real profiles: a predictor of one device adapted to another."""
+import random
+
+import numpy as np
+import pytest
+
+from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_spread
+from gnnlat.checkpoint import load_predictor, matches_device, save_predictor
+from gnnlat.metrics import regression_metrics
+from gnnlat.predictor import PredictorError
+from gnnlat.record import split_fixed_vary
+from gnnlat.shipped import shipped_predictor
+from tests.conftest import ROOT
+from workflows.records import load_records
+
+
+@pytest.fixture(scope="module")
+def eager_to_ort():
+    """The shipped eager-PyTorch predictor, and ONNX Runtime records of the same machine kind: two
+    devices whose latencies rank differently (overhead-bound against compute-bound)."""
+    base = load_predictor(shipped_predictor("cpu-reference"))
+    fixed, vary = split_fixed_vary(load_records(ROOT / "profiles" / "onnxruntime-reference.db"))
+    rng = random.Random(0)
+    return base, rng.sample(fixed, 160), rng.sample(vary, 160)
+
+
+def _mape(predictor, records) -> float:
+    pred = predictor.predict([r.genotype for r in records], [r.config for r in records])
+    return regression_metrics(pred, [r.latency_ms for r in records])["mape"]
+
+
+def test_calibration_beats_the_unadapted_base_and_names_the_target(eager_to_ort, tmp_path):
+    base, fixed, vary = eager_to_ort
+    cal = fixed[:10] + vary[:10]
+    held_out = fixed[10:] + vary[10:]
+    calibrated = calibrate_predictor(base, cal, CalibrationConfig(steps=150))
+    before, after = _mape(base, held_out), _mape(calibrated, held_out)
+    assert after < 0.5 * before, (before, after)
+    # the file round-trips, carries the target device's fingerprint and names its base
+    save_predictor(calibrated, tmp_path / "c.pt")
+    again = load_predictor(tmp_path / "c.pt")
+    assert again.backend == "onnxruntime" and base.backend == "cpu"
+    assert matches_device(again, cal[0].fingerprint_id) and not matches_device(base, cal[0].fingerprint_id)
+    assert again.meta["calibration"]["n"] == 20 and again.meta["calibration"]["base_backend"] == "cpu"
+    assert set(again.meta["train_keys"]) == {r.key for r in cal}
+    np.testing.assert_allclose(again.predict([r.genotype for r in held_out[:5]], [r.config for r in held_out[:5]]),
+                               calibrated.predict([r.genotype for r in held_out[:5]], [r.config for r in held_out[:5]]),
+                               rtol=1e-6)
+
+
+def test_calibration_is_deterministic_and_leaves_the_base_alone(eager_to_ort):
+    base, fixed, vary = eager_to_ort
+    cal = fixed[:4] + vary[:4]
+    before = base.predict([r.genotype for r in cal], [r.config for r in cal])
+    a = calibrate_predictor(base, cal, CalibrationConfig(steps=20))
+    b = calibrate_predictor(base, cal, CalibrationConfig(steps=20))
+    np.testing.assert_array_equal(a.predict([r.genotype for r in cal], [r.config for r in cal]),
+                                  b.predict([r.genotype for r in cal], [r.config for r in cal]))
+    np.testing.assert_array_equal(base.predict([r.genotype for r in cal], [r.config for r in cal]), before)
+
+
+def test_choose_spread_takes_half_fixed_and_spans_the_predicted_range(eager_to_ort):
+    base, fixed, vary = eager_to_ort
+    f = [(r.genotype, r.config) for r in fixed]
+    v = [(r.genotype, r.config) for r in vary]
+    picked = choose_spread(base, f, v, 10)
+    assert len(set(picked)) == 10
+    assert sum(i < len(f) for i in picked) == 5
+    predicted = base.predict([g for g, _ in f], [c for _, c in f])
+    chosen = predicted[[i for i in picked if i < len(f)]]
+    assert chosen.min() == predicted.min() and chosen.max() == predicted.max()
+    assert choose_spread(base, f, [], 6) == choose_spread(base, f, [], 6)  # all fixed when nothing varies
+    assert all(i < len(f) for i in choose_spread(base, f, [], 6))
+
+
+def test_calibration_bad_input(eager_to_ort):
+    base, fixed, vary = eager_to_ort
+    with pytest.raises(PredictorError, match="at least 2"):
+        calibrate_predictor(base, fixed[:1])
+    with pytest.raises(PredictorError, match="at least 2"):
+        choose_spread(base, [(r.genotype, r.config) for r in fixed], [], 1)
+    with pytest.raises(PredictorError, match="cannot give"):
+        choose_spread(base, [(fixed[0].genotype, fixed[0].config)], [], 3)
+    with pytest.raises(PredictorError, match="no training records"):
+        calibrate_predictor(base, [])
+    with pytest.raises(PredictorError, match="learning rate"):
+        CalibrationConfig(lr=float("nan"))

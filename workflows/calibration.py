@@ -1,0 +1,72 @@
+"""Calibrating a predictor to this machine: choose architectures, profile them, fine-tune.
+
+The architectures come from the harness's own random streams (the fixed config with ``seed``,
+varied configs with ``seed + 1``), so a re-run chooses the same ones; they are timed by the
+profiling loop into a profile store (resumable: what the store already holds for this device is
+not timed again) and the base predictor is fine-tuned on them (:mod:`gnnlat.calibration`).
+"""
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_spread
+from gnnlat.network import NetworkConfig
+from gnnlat.predictor import LatencyPredictor
+from harness.profile import ProfileConfig, ProfileStats, architecture_stream, run_profile
+from harness.store import ProfileStore, arch_key, fingerprint_id
+from harness.timers import Timer
+from workflows.devices import anchor_reference
+from workflows.records import load_records
+
+CANDIDATES_PER_SAMPLE = 20  # the spread is chosen among this many random candidates per sample
+
+
+@dataclass
+class CalibrateConfig:
+    n: int
+    profile: str
+    seed: int = 0
+    config: NetworkConfig = field(default_factory=NetworkConfig)
+    fine_tune: CalibrationConfig = field(default_factory=CalibrationConfig)
+
+
+def candidates(cfg: CalibrateConfig) -> tuple[list, list]:
+    """(fixed-config, varied-config) random architectures to choose the calibration set from."""
+    count = CANDIDATES_PER_SAMPLE * cfg.n
+    fixed = ProfileConfig(n=1, out="", seed=cfg.seed, config=cfg.config)
+    varied = ProfileConfig(n=1, out="", seed=cfg.seed + 1, config=cfg.config, vary_config=True)
+    return (list(itertools.islice(architecture_stream(fixed), count)),
+            list(itertools.islice(architecture_stream(varied), count)))
+
+
+def run_calibration(base: LatencyPredictor, cfg: CalibrateConfig, timer: Timer,
+                    progress: Callable[[int, int], None] | None = None,
+                    stats: ProfileStats | None = None) -> tuple[LatencyPredictor, dict]:
+    """(calibrated predictor, report): ``cfg.n`` architectures chosen by ``choose_spread``, timed
+    on ``timer``'s device into ``cfg.profile``, and ``base`` fine-tuned on their labels."""
+    t0 = time.perf_counter()
+    fixed, varied = candidates(cfg)
+    pool = fixed + varied
+    chosen = [pool[i] for i in choose_spread(base, fixed, varied, cfg.n)]
+    keys = {arch_key(g.to_json(), c.to_dict()) for g, c in chosen}
+    fp_id = fingerprint_id(timer.fingerprint())
+    with ProfileStore(cfg.profile) as store:
+        held = store.primary_keys(timer.backend, fp_id)
+    profile = ProfileConfig(n=len(held | keys), out=cfg.profile, seed=cfg.seed, config=cfg.config,
+                            architectures=tuple(chosen))
+    summary = run_profile(profile, timer, progress, stats)
+    t_profiled = time.perf_counter()
+    records = [r for r in load_records(cfg.profile, timer.backend, fp_id) if r.key in keys]
+    predictor = calibrate_predictor(base, records, cfg.fine_tune)
+    predictor.meta["anchor_refs"] = anchor_reference([cfg.profile], timer.backend)
+    report = {"n": len(records), "profile": str(Path(cfg.profile)), "backend": timer.backend,
+              "fingerprint_id": fp_id, "labels": records[0].label if records else None,
+              "profile_seconds": t_profiled - t0, "fit_seconds": time.perf_counter() - t_profiled,
+              "seconds": time.perf_counter() - t0, "archs_per_hour": summary.get("archs_per_hour"),
+              "noise_floor": summary.get("live_noise_floor"),
+              "train": predictor.meta["metrics"]["train"]}
+    return predictor, report
