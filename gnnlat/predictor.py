@@ -157,6 +157,14 @@ class LatencyPredictor(nn.Module):
         return self.meta.get("backend")
 
     @property
+    def threads(self) -> int:
+        """The intra-op threads its devices were timed with (part of the device: 1 when unrecorded
+        or mixed), so a check or a measurement on this machine times the same device."""
+        counts = {fp.get("threads") for fp in self.fingerprints.values()}
+        value = counts.pop() if len(counts) == 1 else None
+        return value if isinstance(value, int) and value >= 1 else 1
+
+    @property
     def labels(self) -> str:
         """The latency labels it trained on (``workflows.records.load_records``); older files: min."""
         return str(self.meta.get("labels", "min"))

@@ -311,3 +311,12 @@ def test_load_records_errors(tmp_path):
     ProfileStore(tmp_path / "empty.db").close()
     with pytest.raises(ProfileError, match="no primary samples"):
         load_records(tmp_path / "empty.db", backend="cpu")
+
+
+def test_threads_come_from_the_training_devices():
+    from gnnlat.predictor import LatencyPredictor
+
+    two = {"a": {"threads": 2}, "b": {"threads": 2}}
+    assert LatencyPredictor(meta={"fingerprints": two}).threads == 2
+    assert LatencyPredictor(meta={"fingerprints": {**two, "c": {"threads": 1}}}).threads == 1  # mixed
+    assert LatencyPredictor().threads == 1

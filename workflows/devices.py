@@ -41,7 +41,7 @@ def check_device(predictor: LatencyPredictor, backend: str | None = None) -> Dev
     """Compare this machine (timed with ``backend``, default the predictor's) with the predictor's
     training devices by fingerprint (:func:`gnnlat.checkpoint.matches_device`)."""
     backend = resolve_backend(backend or predictor.backend or "auto")
-    local = make_timer(backend).fingerprint()
+    local = make_timer(backend, predictor.threads).fingerprint()
     devices = tuple(sorted({fp.get("device", "?") for fp in predictor.fingerprints.values()}))
     return DeviceCheck(backend, matches_device(predictor, fingerprint_id(local)), str(local.get("device", "?")),
                        devices)
@@ -105,7 +105,7 @@ def check_speed(predictor: LatencyPredictor, backend: str | None = None, local_m
     """Time the anchor here (unless ``local_ms`` is given: the anchor at the search config, already
     timed) and compare it with the predictor's reference. None when the backend cannot run here."""
     try:
-        timer = make_timer(resolve_backend(backend or predictor.backend or "auto"))
+        timer = make_timer(resolve_backend(backend or predictor.backend or "auto"), predictor.threads)
     except GnnlatError:
         return None
     agreed = True

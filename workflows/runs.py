@@ -41,7 +41,7 @@ def search_and_measure(cfg: SearchConfig, predictor: LatencyPredictor, deploy: N
     the search's weights belong to the supernet, so ``train`` gives the network its own)."""
     result = run_search(cfg, predictor.latency_fn(deploy), resume=resume, progress=progress)
     export_network(Network(result.genotype, deploy), "onnx", Path(result.out_dir) / "model.onnx")
-    return MeasuredSearch(result, measure_latency(result.genotype, deploy, backend))
+    return MeasuredSearch(result, measure_latency(result.genotype, deploy, backend, predictor.threads))
 
 
 def train_and_measure(genotype: Genotype, cfg: TrainConfig, deploy: NetworkConfig, backend: str,

@@ -60,11 +60,12 @@ def run_sweep(cfg: SweepConfig, predictor: LatencyPredictor,
         if progress:
             progress(done, len(jobs))
         rows.append(run_one(lam, seed, cfg.search, cfg.train, latency_fn, lat_ref_ms,
-                            lambda g: measure_latency(g, cfg.deploy, cfg.backend)["latency_ms"], Path(cfg.out_dir)))
+                            lambda g: measure_latency(g, cfg.deploy, cfg.backend, predictor.threads)["latency_ms"],
+                            Path(cfg.out_dir)))
     if progress:
         progress(len(jobs), len(jobs))
-    rows = remeasure_together(rows, lambda gs: [t["latency_ms"] for t in measure_together(gs, cfg.deploy,
-                                                                                         cfg.backend)])
+    rows = remeasure_together(rows, lambda gs: [t["latency_ms"] for t in measure_together(
+        gs, cfg.deploy, cfg.backend, predictor.threads)])
     return SweepResult(with_lam0_comparison(summarize_sweep(rows)), rows, lat_ref_ms)
 
 

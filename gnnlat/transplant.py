@@ -1,0 +1,89 @@
+"""How well a predictor moves to another device: calibration against its alternatives, per N.
+
+For a target device's records, half of the fixed-config architectures and half of the varied
+configs (whole configs) form the pool calibration may draw from; the other halves are held out.
+For each N, :func:`gnnlat.calibration.choose_spread` picks N of the pool (as ``calibrate`` would
+choose what to measure), and four predictors are scored on both held-out sets:
+
+* ``calibrated``: the base fine-tuned on the N (:func:`gnnlat.calibration.calibrate_predictor`),
+* ``scratch``: a GNN trained from scratch on the same N,
+* ``op_count``: the op-count baseline fitted on the same N,
+* ``base``: the base predictor unadapted.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+
+from gnnlat.baseline import OpCountBaseline
+from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_spread
+from gnnlat.fit import PredictorConfig, fit_baseline, fit_predictor
+from gnnlat.metrics import regression_metrics
+from gnnlat.predictor import LatencyPredictor
+from gnnlat.record import Record, split_fixed_vary
+
+METHODS = ("calibrated", "scratch", "op_count", "base")
+SCORES = ("mape", "within_10", "spearman_rho", "kendall_tau")
+
+
+@dataclass(frozen=True)
+class TargetSplit:
+    """A target device's records: the calibration pool and the two held-out sets."""
+
+    pool_fixed: list[Record]
+    pool_vary: list[Record]
+    held_fixed: list[Record]
+    held_configs: list[Record]
+
+    @classmethod
+    def of(cls, records: Sequence[Record], seed: int = 0) -> "TargetSplit":
+        fixed, vary = split_fixed_vary(records)
+        rng = random.Random(seed)
+        fixed = list(fixed)
+        rng.shuffle(fixed)
+        configs = sorted({r.config_key for r in vary})
+        rng.shuffle(configs)
+        pool_configs = set(configs[: len(configs) // 2])
+        half = len(fixed) // 2
+        return cls(fixed[:half], [r for r in vary if r.config_key in pool_configs], fixed[half:],
+                   [r for r in vary if r.config_key not in pool_configs])
+
+
+def _scores(predict, records: Sequence[Record]) -> dict:
+    pred = np.maximum(predict(records), 1e-6)  # a linear baseline may predict <= 0; score, don't crash
+    m = regression_metrics(pred, [r.latency_ms for r in records])
+    return {k: m[k] for k in SCORES}
+
+
+def _gnn(predictor: LatencyPredictor):
+    return lambda rs: predictor.predict([r.genotype for r in rs], [r.config for r in rs])
+
+
+def _linear(baseline: OpCountBaseline):
+    return lambda rs: baseline.predict([r.genotype for r in rs], [r.config for r in rs])
+
+
+def transplant_rows(base: LatencyPredictor, split: TargetSplit, ns: Sequence[int], seed: int = 0,
+                    scratch: PredictorConfig = PredictorConfig(min_steps=300)) -> list[dict]:
+    """One row per (N, method): scores on the held-out fixed-config and held-out-config sets."""
+    pool = split.pool_fixed + split.pool_vary
+    fixed = [(r.genotype, r.config) for r in split.pool_fixed]
+    vary = [(r.genotype, r.config) for r in split.pool_vary]
+    base_row = {name: _scores(_gnn(base), held) for name, held in _held(split)}
+    rows = []
+    for n in ns:
+        cal = [pool[i] for i in choose_spread(base, fixed, vary, n)]
+        predictors = {"calibrated": _gnn(calibrate_predictor(base, cal, CalibrationConfig(seed=seed))),
+                      "scratch": _gnn(fit_predictor(cal, replace(scratch, seed=seed))),
+                      "op_count": _linear(fit_baseline(cal))}
+        for method, predict in predictors.items():
+            rows.append({"n": n, "method": method, **{name: _scores(predict, held) for name, held in _held(split)}})
+        rows.append({"n": n, "method": "base", **base_row})
+    return rows
+
+
+def _held(split: TargetSplit) -> list[tuple[str, list[Record]]]:
+    return [("fixed", split.held_fixed), ("configs", split.held_configs)]
