@@ -291,13 +291,14 @@ def default_batch_archs(backend: str) -> int:
     return GPU_BATCH_ARCHS if backend in PREFETCH_BACKENDS else 4
 
 
-def default_build_workers(backend: str) -> int:
+def default_build_workers(backend: str, threads: int = 1) -> int:
     """Worker processes preparing networks for ``backend``. A GPU timing keeps one host core busy
     and leaves the others idle, so triton gets several. On the CPU backends one worker builds and
-    exports while the main process times on another core: preparing costs more than timing, and
-    the scheduler's agreement rule catches what the worker does to the timings."""
+    exports on a core the timing does not use: preparing costs more than timing, and the
+    scheduler's agreement rule catches what the worker does to the timings. When the timing's
+    threads take every core, a worker would run inside the timed windows: none then."""
     if backend not in PREFETCH_BACKENDS:
-        return 1 if (os.cpu_count() or 1) > 1 else 0
+        return 1 if (os.cpu_count() or 1) > threads else 0
     return max(1, min(MAX_BUILD_WORKERS, (os.cpu_count() or 2) - 1))
 
 
@@ -446,7 +447,7 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
     stats = stats or ProfileStats()
     if timer.backend not in PREFETCH_BACKENDS:
         return _run_streaming(cfg, timer, progress, stats)
-    workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend)
+    workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend, timer.threads)
     size = cfg.batch_archs or default_batch_archs(timer.backend)
     fp = timer.fingerprint()
     fp_id = fingerprint_id(fp)
@@ -493,7 +494,7 @@ def _run_streaming(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, in
     network is stored on its own once its windows agree (a kill loses only those in flight)."""
     from harness.stream import Job, StreamTimer, store_sample
 
-    workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend)
+    workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend, timer.threads)
     fp = timer.fingerprint()
     fp_id = fingerprint_id(fp)
     anchor = anchor_job(cfg.config) if cfg.anchor else None

@@ -68,7 +68,7 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
     The work list is known up front, so with builder processes (triton) the next batch's networks
     are built while the current one is timed."""
     stats = stats or ProfileStats()
-    workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend)
+    workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend, timer.threads)
     size = cfg.batch_archs or default_batch_archs(timer.backend)
     fp = timer.fingerprint()
     fp_id = fingerprint_id(fp)
