@@ -259,20 +259,46 @@ def _timing_text(t: dict) -> str:
 @timer_options
 @click.option("--workers", "build_workers", type=int, default=None,
               help="processes preparing networks while others are timed [cpu backends 1, triton up to 3; 0: inline]")
+@click.option("--metric", type=click.Choice(["latency", "memory"]), default="latency", show_default=True,
+              help="memory: peak memory of one inference, no timing (backend cpu or triton; auto: triton with CUDA, else cpu)")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, anchor: bool,
-            time_limit_s: float | None, build_workers: int | None, as_json: bool, **kwargs: Any) -> None:
+            time_limit_s: float | None, build_workers: int | None, metric: str, as_json: bool, **kwargs: Any) -> None:
     """Time randomly sampled architectures into a profile store; re-running resumes."""
     from harness.profile import ProfileConfig, run_profile
 
     cfg = ProfileConfig(n=n, out=out, seed=seed, config=pop_config(kwargs), vary_config=vary_config,
                         repeat_frac=repeat_frac, anchor=anchor, time_limit_s=time_limit_s, build_workers=build_workers)
+    if metric == "memory":
+        _memory_profile(cfg, kwargs, as_json)
+        return
     summary = run_harness(run_profile, cfg, kwargs, "profile", n)
     harness_report(summary, out, as_json,
                    f"{out}: {summary['samples']} samples ({summary['unique_architectures']} unique), "
                    f"{summary['repeats']} repeats; throughput {summary['archs_per_hour']:.0f} arch/h this run, "
                    f"overhead {summary['overhead_frac']:.0%} of wall time")
+
+
+def _memory_profile(cfg: Any, kwargs: dict, as_json: bool) -> None:
+    """``profile --metric memory``: peak memory of the run's architectures, and its report."""
+    from harness.memory_profile import run_memory_profile
+    from harness.timers import make_timer
+
+    backend, threads, settings = pop_timer_args(kwargs)
+    if backend == "auto":
+        from harness.timers import CUDA
+        backend = "triton" if CUDA.available() else "cpu"
+    timer = make_timer(backend, threads, settings)
+    with progress_bar(f"memory {timer.backend}", cfg.n) as progress:
+        s = run_memory_profile(cfg, timer, progress)
+    m = s["metrics"].get("memory", {})
+    text = (f"{cfg.out}: peak memory of {m.get('samples', 0)} architectures ({s['measured']} measured now, "
+            f"{s['ms_per_arch']:.0f} ms each), {m.get('repeats', 0)} repeats; MB min {m.get('min', 0):.3f} "
+            f"median {m.get('median', 0):.3f} max {m.get('max', 0):.3f}; repeat difference "
+            + noise_text(m.get("noise_floor", {"n": 0}), "n/a (no repeats yet)")
+            + ("\nstopped at the time limit; re-run the same command to go on" if s["time_limit_reached"] else ""))
+    emit(as_json, s, text)
 
 
 @main.command()
@@ -315,13 +341,21 @@ def measure(genotype: str, predictor_path: str | None, speed_check: bool, as_jso
     """Time one architecture with the harness (interleaved with the anchor until time windows
     seconds apart agree) and print the sample."""
     from workflows.devices import measurement_speed
-    from workflows.measure import measure_latency
+    from workflows.measure import measure_energy, measure_latency, measure_peak_memory
 
     g = load_genotype_or_name(genotype)
     config = pop_config(kwargs)
-    t = measure_latency(g, config, *pop_timer_args(kwargs))
+    backend, threads, settings = pop_timer_args(kwargs)
+    t = measure_latency(g, config, backend, threads, settings)
+    t.update(measure_peak_memory(g, config, t["backend"], threads))
+    t.update(measure_energy(g, config, t["backend"], threads))
     speed = speed_report(measurement_speed(t, config, predictor_path), as_json) if speed_check else None
-    emit(as_json, {**t, "config": config.to_dict(), "speed": speed}, f"{t['backend']}: " + _timing_text(t))
+    energy = (f"energy {t['energy_mj']:.3f} mJ ({t['energy_source']})" if t["energy_mj"] is not None
+              else t["energy_unavailable"])
+    emit(as_json, {**t, "config": config.to_dict(), "speed": speed},
+         f"{t['backend']}: " + _timing_text(t)
+         + f"\npeak memory {t['peak_memory_mb']:.3f} MB (weights {t['weights_mb']:.3f}, activations at the peak "
+           f"{t['activation_peak_mb']:.3f}; {t['memory_method']})\n{energy}")
 
 
 @main.command()
@@ -376,9 +410,13 @@ labels_option = click.option(
          "every architecture has an anchored timing")
 
 
-def _metric_line(name: str, m: dict) -> str:
+def _metric_line(name: str, m: dict, unit: str = "ms") -> str:
     return (f"{name:<9} MAPE {m['mape']:6.2%}  ±5% {m['within_5']:6.1%}  ±10% {m['within_10']:6.1%}  "
-            f"RMSE {m['rmse_ms']:.4f} ms  max {m['max_error']:6.1%}  τ {m['kendall_tau']:.3f}  ρ {m['spearman_rho']:.3f}")
+            f"RMSE {m['rmse_ms']:.4f} {unit}  max {m['max_error']:6.1%}  τ {m['kendall_tau']:.3f}  ρ {m['spearman_rho']:.3f}")
+
+
+metric_option = click.option("--metric", type=click.Choice(["latency", "memory", "energy"]), default="latency",
+                             show_default=True, help="what the predictor predicts: latency (ms), peak memory (MB), energy (mJ)")
 
 
 @main.command("train-predictor")
@@ -394,22 +432,28 @@ def _metric_line(name: str, m: dict) -> str:
 @click.option("--split", type=click.Choice(list(SPLITS)), default="architecture", show_default=True,
               help="hold out architectures, or whole network configs")
 @labels_option
+@metric_option
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_train, split, labels, as_json) -> None:
-    """Train the GNN latency predictor (and the op-count baseline) on profile stores."""
+def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_train, split, labels, metric,
+                        as_json) -> None:
+    """Train the GNN predictor of a metric (and its baseline: op counts, or parameter/activation
+    counts for memory) on profile stores."""
     from gnnlat.checkpoint import save_predictor
     from workflows.training import train_on_profiles
 
     changes = {"epochs": epochs} if epochs is not None else {}
     cfg = PredictorConfig(seed=seed, val_frac=val_frac, max_train=max_train, split=split, **changes)
-    predictor, metrics, records = train_on_profiles(profiles, cfg, backend, labels, progress=not as_json)
+    predictor, metrics, records = train_on_profiles(profiles, cfg, backend, labels, progress=not as_json,
+                                                    metric=metric)
     save_predictor(predictor, out)
-    payload = {"out": out, "records": len(records), "labels": records[0].label, **metrics}
-    lines = [f"trained on {metrics['n_train']} architectures, held out {metrics['n_val']} "
+    payload = {"out": out, "records": len(records), "labels": records[0].label, "metric": metric,
+               "unit": predictor.unit, **metrics}
+    lines = [f"trained a {metric} predictor on {metrics['n_train']} architectures, held out {metrics['n_val']} "
              f"({metrics['train_seconds']:.0f} s, {records[0].label} labels) -> {out}"]
     if "val" in metrics:
-        lines += [_metric_line("GNN", metrics["val"]["gnn"]), _metric_line("baseline", metrics["val"]["baseline"])]
+        lines += [_metric_line("GNN", metrics["val"]["gnn"], predictor.unit),
+                  _metric_line("baseline", metrics["val"]["baseline"], predictor.unit)]
     emit(as_json, payload, "\n".join(lines))
 
 
@@ -433,12 +477,14 @@ def validate(predictor_path, profiles, held_out, max_mape, plot, labels, speed_c
     from workflows.validation import validate_predictor
 
     predictor = load_predictor(_root_path(predictor_path))
-    speed = speed_report(check_speed(predictor), as_json) if speed_check else None
-    records = load_profiles(profiles, predictor.backend, labels or predictor.labels)
+    timed = predictor.metric == "latency"  # a speed check compares timings; memory does not depend on load
+    speed = speed_report(check_speed(predictor), as_json) if speed_check and timed else None
+    records = load_profiles(profiles, predictor.backend, labels or predictor.labels, predictor.metric)
     report = {**validate_predictor(predictor, records, profiles, held_out=held_out, plot=plot), "speed": speed}
     lines = [f"{report['n']} samples ({'held out' if held_out else 'all'}), backend {predictor.backend}, "
-             f"{records[0].label} labels",
-             _metric_line("GNN", report["gnn"]), _metric_line("baseline", report["baseline"]),
+             f"{predictor.metric} ({predictor.unit}), {records[0].label} labels",
+             _metric_line("GNN", report["gnn"], predictor.unit),
+             _metric_line("baseline", report["baseline"], predictor.unit),
              "noise floor " + noise_text(report["noise_floor"])]
     if plot:
         lines.append(f"plot -> {plot}")
@@ -455,15 +501,16 @@ def validate(predictor_path, profiles, held_out, max_mape, plot, labels, speed_c
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def predict(predictor_path, genotype, as_json, **kwargs) -> None:
-    """Predicted latency of GENOTYPE at a network config."""
+    """Predicted latency (or the predictor's metric: memory, energy) of GENOTYPE at a network config."""
     from gnnlat.checkpoint import load_predictor
 
     predictor = load_predictor(_root_path(predictor_path))
     g = load_genotype_or_name(genotype)
     config = pop_config(kwargs)
-    ms = float(predictor.predict([g], config)[0])
-    emit(as_json, {"predicted_ms": ms, "backend": predictor.backend, "config": config.to_dict()},
-         f"predicted {ms:.3f} ms ({predictor.backend}, {config.to_dict()})")
+    value, unit = float(predictor.predict([g], config)[0]), predictor.unit
+    emit(as_json, {f"predicted_{unit.lower()}": value, "predicted": value, "metric": predictor.metric, "unit": unit,
+                   "backend": predictor.backend, "config": config.to_dict()},
+         f"predicted {predictor.metric} {value:.3f} {unit} ({predictor.backend}, {config.to_dict()})")
 
 
 @main.command()
@@ -599,6 +646,35 @@ def load_predictor_for_search(path: str, backend: str | None, quiet: bool):
     return predictor, check
 
 
+DEFAULT_MEMORY_PREDICTOR = "memory-cpu-reference"  # shipped: peak memory, eager PyTorch on the CPU
+
+
+def memory_options(fn: Callable) -> Callable:
+    """--lam-memory --target-mb --memory-predictor: the peak-memory cost term of a search."""
+    opts = [
+        click.option("--lam-memory", type=float, default=0.0, show_default=True,
+                     help="weight of the peak-memory term λ_mem · MEM(α) / MEM_ref"),
+        click.option("--target-mb", type=float, default=None, help="adapt λ_mem to land on this predicted peak memory"),
+        click.option("--memory-predictor", "memory_predictor_path", default=DEFAULT_MEMORY_PREDICTOR,
+                     show_default=True, metavar="FILE|NAME", help="a memory predictor (train-predictor --metric memory)"),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def load_memory_predictor(path: str):
+    """A predictor of peak memory; a one-line error for a predictor of another metric."""
+    from gnnlat.checkpoint import load_predictor
+    from gnnlat.predictor import PredictorError
+
+    predictor = load_predictor(_root_path(path))
+    if predictor.metric != "memory":
+        raise PredictorError(f"{path} predicts {predictor.metric}, not memory (train one with "
+                             "train-predictor --metric memory)")
+    return predictor
+
+
 def epoch_bar(as_json: bool, total: int, desc: str):
     """A tqdm bar over epochs (seconds per epoch shown by tqdm) and its per-epoch update callback."""
     from tqdm import tqdm
@@ -640,14 +716,16 @@ data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), d
               type=click.Path(file_okay=False))
 @click.option("--resume", is_flag=True, help="continue the interrupted search in --out")
 @click.option("--target-ms", type=float, default=None, help="adapt λ to land on this predicted latency")
+@memory_options
 @lat_ref_option
 @deploy_options
 @speed_option
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def search(lam, dataset, data_dir, predictor_path, epochs, batch_size, C, layers, seed, order, out_dir, resume,
-           target_ms, lat_ref, device, speed_check, as_json, **kwargs) -> None:
-    """Latency-aware DARTS search: loss = CE + λ · LAT(α) / LAT_ref."""
+           target_ms, lam_memory, target_mb, memory_predictor_path, lat_ref, device, speed_check, as_json,
+           **kwargs) -> None:
+    """Latency-aware DARTS search: loss = CE + λ · LAT(α) / LAT_ref [+ λ_mem · MEM(α) / MEM_ref]."""
     from workflows.devices import check_speed
     from workflows.runs import search_and_measure
 
@@ -655,23 +733,27 @@ def search(lam, dataset, data_dir, predictor_path, epochs, batch_size, C, layers
     predictor, check = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)
     speed = speed_report(check_speed(predictor, check.backend), as_json) if speed_check else None
     cfg = replace(SearchConfig(), lam=lam, dataset=dataset, data_dir=data_dir, seed=seed, order=order, out_dir=out_dir,
-                  target_ms=target_ms, lat_ref=lat_ref, device=device,
+                  target_ms=target_ms, lat_ref=lat_ref, device=device, lam_memory=lam_memory, target_mb=target_mb,
                   **given(epochs=epochs, batch_size=batch_size, C=C, layers=layers))
+    memory_predictor = load_memory_predictor(memory_predictor_path) if cfg.uses_memory else None
     bar, update = epoch_bar(as_json, cfg.epochs, "search")
     with bar:
-        run = search_and_measure(cfg, predictor, deploy, check.backend, resume=resume, progress=update)
+        run = search_and_measure(cfg, predictor, deploy, check.backend, resume=resume, progress=update,
+                                 memory_predictor=memory_predictor)
     r, m = run.result, run.measured
     payload = {"genotype": r.genotype.to_dict(), "genotype_text": r.genotype.to_darts(),
                "predicted_ms": r.predicted_ms, "measured_ms": run.measured_ms, "relative_error": run.relative_error,
                "val_acc": r.val_acc, "lam": r.lam, "lat_ref_ms": r.lat_ref, "deploy_config": deploy.to_dict(),
                "backend": m["backend"], "device_match": check.match, "speed": speed, "out_dir": r.out_dir,
-               "epoch_seconds": [h["time_s"] for h in r.history]}
+               "epoch_seconds": [h["time_s"] for h in r.history], "costs": run.costs}
     text = "\n".join([
         f"genotype      {r.out_dir}/genotype.json",
         f"              {r.genotype.to_darts()}",
         f"val accuracy  {r.val_acc:.2%} (search proxy)   λ {r.lam:g}",
         f"latency       predicted {r.predicted_ms:.3f} ms, measured {run.measured_ms:.3f} ms "
-        f"({m['backend']}, {deploy.to_dict()}), relative error {run.relative_error:+.1%}"])
+        f"({m['backend']}, {deploy.to_dict()}), relative error {run.relative_error:+.1%}"]
+        + [f"{c['name']:<13} predicted {c['predicted']:.3f} {c['unit']}, measured {c['measured']:.3f} {c['unit']}   "
+           f"λ {c['lam']:g}" for c in run.costs[1:] if c["measured"] is not None])
     emit(as_json, payload, text)
 
 
@@ -723,12 +805,16 @@ def parse_floats(text: str, name: str) -> list[float]:
 @click.option("--out", "out_dir", default=default(SweepConfig, "out_dir"), show_default=True,
               type=click.Path(file_okay=False))
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Pareto plot PNG")
+@click.option("--lam-memory", type=float, default=0.0, show_default=True,
+              help="weight of the peak-memory term in every run (λ_mem · MEM(α) / MEM_ref)")
+@click.option("--memory-predictor", "memory_predictor_path", default=DEFAULT_MEMORY_PREDICTOR, show_default=True,
+              metavar="FILE|NAME", help="the memory predictor of the memory term")
 @lat_ref_option
 @deploy_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, lat_ref,
-          device, as_json, **kwargs) -> None:
+def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, lam_memory,
+          memory_predictor_path, lat_ref, device, as_json, **kwargs) -> None:
     """Search and retrain for each λ and seed; table of latency and accuracy, Pareto plot. Resumable."""
     from gnnlat.plots import plot_pareto
     from workflows.sweep import run_sweep
@@ -737,21 +823,27 @@ def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, 
     predictor, check = load_predictor_for_search(predictor_path, kwargs.pop("backend"), as_json)
     shared = dict(dataset=dataset, data_dir=data_dir, device=device, **given(C=C, layers=layers))
     cfg = SweepConfig(lams=parse_floats(lams, "--lam"), seeds=seeds, deploy=deploy, backend=check.backend,
-                      out_dir=out_dir, search=replace(SearchConfig(), lat_ref=lat_ref, **shared, **given(epochs=epochs)),
+                      out_dir=out_dir, search=replace(SearchConfig(), lat_ref=lat_ref, lam_memory=lam_memory, **shared,
+                                                      **given(epochs=epochs)),
                       train=replace(TrainConfig(), **shared, **given(epochs=train_epochs)))
+    memory_predictor = load_memory_predictor(memory_predictor_path) if cfg.search.uses_memory else None
     with progress_bar("sweep") as progress:
-        result = run_sweep(cfg, predictor, progress)
+        result = run_sweep(cfg, predictor, progress, memory_predictor)
     if plot:
         plot_pareto(result.summary, result.runs, plot)
-    lines = ["| λ | measured latency (ms) | vs λ=0 | test accuracy | seeds |", "|---:|---:|---:|---:|---:|"]
+    lines = [f"λ_mem {lam_memory:g} in every run",
+             "| λ | measured latency (ms) | vs λ=0 | peak memory (MB) | test accuracy | seeds |",
+             "|---:|---:|---:|---:|---:|---:|"]
     for s in result.summary:
         rel = "n/a" if s["vs_lam0"] is None else f"{s['vs_lam0']:+.1%}"
-        lines.append(f"| {s['lam']:g} | {s['measured_ms']:.3f} ± {s['measured_ms_std']:.3f} | {rel} | "
+        mem = f"{s['peak_memory_mb']:.3f} ± {s['peak_memory_mb_std']:.3f}" if "peak_memory_mb" in s else "n/a"
+        lines.append(f"| {s['lam']:g} | {s['measured_ms']:.3f} ± {s['measured_ms_std']:.3f} | {rel} | {mem} | "
                      f"{100 * s['test_acc']:.2f} ± {100 * s['test_acc_std']:.2f} % | {s['seeds']} |")
     lines.append(f"latency: all {len(result.runs)} genotypes re-timed together in interleaved rounds ({check.backend}); "
                  f"LAT_ref {result.lat_ref_ms:.4g} ms ({lat_ref})")
     emit(as_json, {"summary": result.summary, "runs": result.runs, "deploy_config": deploy.to_dict(),
-                   "backend": check.backend, "lat_ref": lat_ref, "lat_ref_ms": result.lat_ref_ms}, "\n".join(lines))
+                   "backend": check.backend, "lat_ref": lat_ref, "lat_ref_ms": result.lat_ref_ms,
+                   "lam_memory": lam_memory}, "\n".join(lines))
 
 
 if __name__ == "__main__":

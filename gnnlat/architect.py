@@ -2,9 +2,10 @@
 
 The architecture loss on a validation batch is
 
-    L_α = CE(f(x_val; w, α), y_val) + λ · LAT(softmax(α)) / LAT_ref
+    L_α = CE(f(x_val; w, α), y_val) + λ · LAT(softmax(α)) / LAT_ref + Σ_k λ_k · COST_k(softmax(α)) / REF_k
 
-where LAT is a differentiable latency predictor evaluated on the soft edge weights. α is updated
+where LAT is a differentiable latency predictor evaluated on the soft edge weights, and the
+optional further terms (:class:`gnnlat.costs.CostTerm`, e.g. peak memory) work the same way. α is updated
 with Adam, as in DARTS. Two gradient approximations of the bilevel problem
 min_α L_val(w*(α), α) s.t. w*(α) = argmin_w L_train(w, α):
 
@@ -31,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from gnnlat.costs import CostTerm
 from gnnlat.supernet import Supernet
 
 LatencyFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -42,17 +44,20 @@ HVP_RADIUS = 0.01
 class Architect:
     """Owns the α optimizer and computes the latency-aware α gradient.
 
-    ``lam`` is a plain attribute so a λ schedule (the search's target-latency mode) can change it.
+    ``lam`` is a plain attribute so a λ schedule (the search's target-latency mode) can change it;
+    ``costs`` are further terms, each with its own λ and reference.
     """
 
     def __init__(self, model: Supernet, latency_fn: LatencyFn, lat_ref: float, lam: float,
-                 lr: float = 3e-4, betas: tuple[float, float] = (0.5, 0.999), weight_decay: float = 1e-3):
+                 lr: float = 3e-4, betas: tuple[float, float] = (0.5, 0.999), weight_decay: float = 1e-3,
+                 costs: list[CostTerm] | None = None):
         if not lat_ref > 0:
             raise ValueError(f"lat_ref must be positive, got {lat_ref}")
         self.model = model
         self.latency_fn = latency_fn
         self.lat_ref = float(lat_ref)
         self.lam = float(lam)
+        self.costs = list(costs or [])
         self.optimizer = torch.optim.Adam(model.arch_parameters(), lr=lr, betas=betas,
                                           weight_decay=weight_decay)
 
@@ -66,11 +71,16 @@ class Architect:
         """
         ce, grads = self.ce_gradients(x_train, y_train, x_val, y_val, order, eta, w_optimizer)
         lat_ms, lat_grads = self._latency_term()
+        out = {"ce": ce, "lat_term": self.lam * lat_ms / self.lat_ref, "lat_ms": lat_ms}
+        for term in self.costs:
+            value, term_grads = self._term(term.fn, term.lam, term.ref)
+            grads = [g + tg for g, tg in zip(grads, term_grads)]
+            out[f"{term.name}_term"], out[term.name] = term.lam * value / term.ref, value
         for a, g, lg in zip(self.model.arch_parameters(), grads, lat_grads):
             a.grad = g + lg
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return {"ce": ce, "lat_term": self.lam * lat_ms / self.lat_ref, "lat_ms": lat_ms}
+        return out
 
     def ce_gradients(self, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor,
                      y_val: torch.Tensor, order: int = 1, eta: float = 0.0,
@@ -90,21 +100,33 @@ class Architect:
             return float(self.latency_fn(*self.model.edge_weights()))
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "lam": self.lam, "lat_ref": self.lat_ref}
+        state = {"optimizer": self.optimizer.state_dict(), "lam": self.lam, "lat_ref": self.lat_ref}
+        if self.costs:  # absent without further terms: a latency-only checkpoint reads as before
+            state["costs"] = {t.name: t.state() for t in self.costs}
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
         self.lam, self.lat_ref = float(state["lam"]), float(state["lat_ref"])
+        saved = state.get("costs", {})
+        for term in self.costs:
+            if term.name in saved:
+                term.lam, term.ref = float(saved[term.name]["lam"]), float(saved[term.name]["ref"])
 
     # ---- gradients -----------------------------------------------------------------------
     def _latency_term(self) -> tuple[float, list[torch.Tensor]]:
         """LAT in ms and ∇_α of λ·LAT/LAT_ref (zeros when λ = 0, skipping the backward)."""
+        return self._term(self.latency_fn, self.lam, self.lat_ref)
+
+    def _term(self, fn: LatencyFn, lam: float, ref: float) -> tuple[float, list[torch.Tensor]]:
+        """A cost's value and ∇_α of λ·COST/REF (zeros when λ = 0, skipping the backward)."""
         alphas = self.model.arch_parameters()
-        if self.lam == 0.0:
-            return self.latency_ms(), [torch.zeros_like(a) for a in alphas]
-        lat = self.latency_fn(*self.model.edge_weights())
-        grads = torch.autograd.grad(self.lam * lat / self.lat_ref, alphas, allow_unused=True)
-        return float(lat.detach()), [torch.zeros_like(a) if g is None else g for a, g in zip(alphas, grads)]
+        if lam == 0.0:
+            with torch.no_grad():
+                return float(fn(*self.model.edge_weights())), [torch.zeros_like(a) for a in alphas]
+        cost = fn(*self.model.edge_weights())
+        grads = torch.autograd.grad(lam * cost / ref, alphas, allow_unused=True)
+        return float(cost.detach()), [torch.zeros_like(a) if g is None else g for a, g in zip(alphas, grads)]
 
     def _first_order(self, x_val: torch.Tensor, y_val: torch.Tensor) -> tuple[float, list[torch.Tensor]]:
         loss = F.cross_entropy(self.model(x_val), y_val)

@@ -19,7 +19,10 @@ from gnnlat.predictor import LatencyPredictor, PredictorError
 
 FORMAT_NAME = "gnnlat-predictor"
 # 2: training set named by gnnlat.identity.arch_key, and the split it was trained with.
-FORMAT_VERSION = 2
+# 3: the metric it predicts (meta "metric": latency, memory, energy); format 2 files predict latency.
+# A format-2 reader refuses format 3, so an older gnnlat never reads a memory predictor as latency.
+FORMAT_VERSION = 3
+READABLE_FORMATS = (2, 3)
 
 
 def save_predictor(predictor: LatencyPredictor, path: str | Path) -> None:
@@ -41,13 +44,15 @@ def load_predictor(path: str | Path) -> LatencyPredictor:
     other-version file."""
     ckpt = _read_checkpoint(Path(path))
     version = ckpt.get("format_version")
-    if version != FORMAT_VERSION or ckpt.get("encoder_version") != ENCODER_VERSION:
+    if version not in READABLE_FORMATS or ckpt.get("encoder_version") != ENCODER_VERSION:
         raise PredictorError(
             f"{path} is predictor format {version} (encoder {ckpt.get('encoder_version')}); this gnnlat "
             f"reads format {FORMAT_VERSION} (encoder {ENCODER_VERSION}): retrain the predictor")
     try:
         model = ckpt["model"]
         meta = json.loads(ckpt["meta_json"])
+        if version < 3:
+            meta.setdefault("metric", "latency")
         predictor = LatencyPredictor(int(model["hidden"]), int(model["layers"]), bool(model["merge_cells"]), meta)
         predictor.load_state_dict(ckpt["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:

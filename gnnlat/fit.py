@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from tqdm import tqdm
 
-from gnnlat.baseline import OpCountBaseline
+from gnnlat.count_baseline import Baseline, baseline_for
 from gnnlat.encoding import encode_genotypes
 from gnnlat.metrics import regression_metrics
 from gnnlat.predictor import LatencyPredictor, PredictorError
@@ -81,9 +81,12 @@ def check_records(records: Sequence[Record]) -> None:
     labels = sorted({r.label for r in records})
     if len(labels) > 1:
         raise PredictorError(f"records mix latency labels ({', '.join(labels)}); choose one label kind")
+    metrics = sorted({r.metric for r in records})
+    if len(metrics) > 1:
+        raise PredictorError(f"records mix metrics ({', '.join(metrics)}); train one predictor per metric")
     bad = [r.latency_ms for r in records if not (math.isfinite(r.latency_ms) and r.latency_ms > 0)]
     if bad:
-        raise PredictorError(f"{len(bad)} record(s) have a latency that is not a positive number")
+        raise PredictorError(f"{len(bad)} record(s) have a {metrics[0]} that is not a positive number")
 
 
 def collate_graphs(graphs: Sequence[Data]) -> Data:
@@ -157,16 +160,17 @@ def _optimise(predictor: LatencyPredictor, graphs: Sequence[Data], targets: Tens
             sched.step()
 
 
-def score_both(predictor: LatencyPredictor, baseline: OpCountBaseline, records: Sequence[Record]) -> dict:
+def score_both(predictor: LatencyPredictor, baseline: Baseline, records: Sequence[Record]) -> dict:
     genotypes, configs = [r.genotype for r in records], [r.config for r in records]
     true = np.array([r.latency_ms for r in records])
     return {"gnn": regression_metrics(predictor.predict(genotypes, configs), true),
             "baseline": regression_metrics(baseline.predict(genotypes, configs), true)}
 
 
-def fit_baseline(records: Sequence[Record]) -> OpCountBaseline:
-    return OpCountBaseline().fit([r.genotype for r in records], [r.config for r in records],
-                                 [r.latency_ms for r in records])
+def fit_baseline(records: Sequence[Record]) -> Baseline:
+    """The baseline of the records' metric (``gnnlat.count_baseline.baseline_for``), fitted on them."""
+    return baseline_for(records[0].metric).fit([r.genotype for r in records], [r.config for r in records],
+                                               [r.latency_ms for r in records])
 
 
 def train_predictor(records: Sequence[Record], cfg: PredictorConfig = PredictorConfig(),
@@ -189,6 +193,7 @@ def train_predictor(records: Sequence[Record], cfg: PredictorConfig = PredictorC
         metrics["val"] = score_both(predictor, baseline, val)
     predictor.meta = {
         "backend": records[0].backend,
+        "metric": records[0].metric,
         "labels": records[0].label,
         "fingerprints": {r.fingerprint_id: r.fingerprint for r in records},
         "train_config": asdict(cfg),

@@ -40,12 +40,13 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GraphConv, global_add_pool
 from torch_geometric.utils import scatter
 
-from gnnlat.baseline import OpCountBaseline
+from gnnlat.count_baseline import Baseline, load_baseline
 from gnnlat.encoding import (NUM_FEATURES, GraphTemplate, encode_genotypes, flat_weights, materialise,
                              steps_for_weights, weights_template)
 from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype
 from gnnlat.network import NetworkConfig
+from gnnlat.record import UNITS
 
 
 class PredictorError(GnnlatError, ValueError):
@@ -170,6 +171,16 @@ class LatencyPredictor(nn.Module):
         return str(self.meta.get("labels", "min"))
 
     @property
-    def baseline(self) -> OpCountBaseline | None:
+    def metric(self) -> str:
+        """What it predicts: latency (ms; files from before other metrics), memory (MB) or energy (mJ).
+        Every method that says ms returns this metric's unit."""
+        return str(self.meta.get("metric", "latency"))
+
+    @property
+    def unit(self) -> str:
+        return UNITS.get(self.metric, "?")
+
+    @property
+    def baseline(self) -> Baseline | None:
         data = self.meta.get("baseline")
-        return OpCountBaseline.from_dict(data) if data else None
+        return load_baseline(data) if data else None

@@ -3,9 +3,9 @@
 The train split is halved (DARTS' ``train_portion``): one half trains the supernet weights w with
 SGD, the other trains α with :class:`~gnnlat.architect.Architect` on
 
-    L_α = CE_val + λ · LAT(softmax(α)) / LAT_ref
+    L_α = CE_val + λ · LAT(softmax(α)) / LAT_ref [+ λ_mem · MEM(softmax(α)) / MEM_ref]
 
-(LAT_ref: :mod:`gnnlat.lat_ref`; λ targeting: :mod:`gnnlat.lambda_control`; derivation with the
+(LAT_ref, and MEM_ref formed the same way from a memory predictor: :mod:`gnnlat.lat_ref`; λ targeting: :mod:`gnnlat.lambda_control`; derivation with the
 skip cap: :mod:`gnnlat.derive`). The held-out val split (seen by neither half) gives the reported
 accuracy. A checkpoint is written after every epoch (:mod:`gnnlat.search_checkpoint`); batch
 order is a pure function of (seed, epoch), so a resumed search on the same device reproduces an
@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from gnnlat.architect import Architect, LatencyFn
+from gnnlat.costs import CostFn, CostTerm
 from gnnlat.data import DatasetSplits, epoch_batches, load_dataset, split_for_search
 from gnnlat.derive import STEPS, derive_genotype_capped
 from gnnlat.genotype import Genotype
@@ -46,11 +47,18 @@ class SearchResult:
     out_dir: str
     alpha_normal: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
     alpha_reduce: torch.Tensor = field(repr=False, default_factory=lambda: torch.empty(0))
+    # One entry per further cost term: name, unit, lam (after the last epoch), ref, predicted.
+    costs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def run_search(cfg: SearchConfig, latency_fn: LatencyFn, lat_ref: float | None = None, resume: bool = False,
-               progress: Callable[[dict[str, Any]], None] | None = None) -> SearchResult:
+               progress: Callable[[dict[str, Any]], None] | None = None,
+               memory_fn: CostFn | None = None, memory_ref: float | None = None) -> SearchResult:
     """Run (or resume) a latency-aware DARTS search; checkpoints every epoch, writes the genotype.
+
+    ``memory_fn`` (predicted peak memory in MB of the soft weights) is needed when ``cfg`` has a
+    memory term (``lam_memory`` or ``target_mb``); ``memory_ref`` fixes MEM_ref (default: formed
+    like LAT_ref). Epoch records then carry ``predicted_mb`` and ``memory_term`` too.
 
     ``progress`` receives one plain dict per finished epoch (after the checkpoint is written):
     epoch, ce, lat_term, soft_ms, predicted_ms, val_acc, lam, genotype (as dict), train_loss,
@@ -58,6 +66,8 @@ def run_search(cfg: SearchConfig, latency_fn: LatencyFn, lat_ref: float | None =
     epoch is already on disk.
     """
     cfg.validate()
+    if cfg.uses_memory and memory_fn is None:
+        raise SearchError("a search with a memory term needs a memory predictor")
     device = resolve_device(cfg.device, SearchError)
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -80,7 +90,9 @@ def run_search(cfg: SearchConfig, latency_fn: LatencyFn, lat_ref: float | None =
         start, history = state["epoch"], state["history"]
     if not (math.isfinite(lat_ref) and lat_ref > 0):
         raise SearchError(f"reference latency must be a positive number, got {lat_ref}")
-    architect = Architect(model, latency_fn, lat_ref, lam, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay)
+    costs = [_memory_term(cfg, memory_fn, memory_ref, device)] if cfg.uses_memory else []
+    architect = Architect(model, latency_fn, lat_ref, lam, lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay,
+                          costs=costs)
     if state is not None:
         restore(state, model, w_opt, sched, architect)
 
@@ -91,6 +103,10 @@ def run_search(cfg: SearchConfig, latency_fn: LatencyFn, lat_ref: float | None =
         if cfg.target_ms:
             architect.lam = adapt_lambda(architect.lam, record["predicted_ms"], cfg.target_ms, cfg.lam_gain,
                                          cfg.lam_min, cfg.lam_max)
+        for term in architect.costs:
+            if term.target:
+                term.lam = adapt_lambda(term.lam, record[f"predicted_{term.unit.lower()}"], term.target,
+                                        cfg.lam_gain, cfg.lam_min, cfg.lam_max)
         sched.step()
         save_checkpoint(out / CHECKPOINT, cfg, epoch + 1, model, w_opt, sched, architect, history)
         if progress is not None:
@@ -104,10 +120,17 @@ def _run_epoch(cfg: SearchConfig, device: torch.device, epoch: int, model: Super
     t0 = time.perf_counter()
     lr = sched.get_last_lr()[0]
     lam_used = architect.lam
+    lams_used = {t.name: t.lam for t in architect.costs}
     stats = _bilevel_epoch(cfg, device, epoch, model, architect, w_opt, lr, w_data, a_data)
     genotype = derive_genotype_capped(*model.edge_weights(), cfg.skip_cap)
     soft_ms = architect.latency_ms()
-    return {
+    extra: dict[str, Any] = {}
+    for term in architect.costs:
+        soft = term.value(*model.edge_weights())
+        extra[f"{term.name}_term"] = lams_used[term.name] * soft / term.ref
+        extra[f"predicted_{term.unit.lower()}"] = genotype_latency(term.fn, genotype, device)
+        extra[f"lam_{term.name}"] = lams_used[term.name]
+    return {**extra,
         "epoch": epoch + 1,
         "ce": stats["ce"],
         "lat_term": lam_used * soft_ms / architect.lat_ref,
@@ -158,11 +181,26 @@ def _finish(cfg: SearchConfig, device: torch.device, model: Supernet, architect:
     genotype = derive_genotype_capped(*model.edge_weights(), cfg.skip_cap)
     predicted = genotype_latency(latency_fn, genotype, device)
     val_acc = history[-1]["val_acc"] if history else evaluate(model, splits.val, device)
+    costs = [{"name": t.name, "unit": t.unit, "lam": t.lam, "ref": t.ref,
+              "predicted": genotype_latency(t.fn, genotype, device)} for t in architect.costs]
     result = SearchResult(genotype, predicted, val_acc, architect.lam, architect.lat_ref, history, str(out),
-                          model.alpha_normal.detach().cpu().clone(), model.alpha_reduce.detach().cpu().clone())
+                          model.alpha_normal.detach().cpu().clone(), model.alpha_reduce.detach().cpu().clone(),
+                          costs)
     atomic_write_text(out / "genotype.json", json.dumps(genotype.to_dict(), indent=1) + "\n")
     atomic_write_text(out / "genotype.txt", genotype.to_darts() + "\n")
     summary = {"predicted_ms": predicted, "val_acc": val_acc, "lam": architect.lam, "lat_ref": architect.lat_ref,
-               "genotype": genotype.to_dict(), "config": cfg.to_dict(), "history": history}
+               "genotype": genotype.to_dict(), "config": cfg.to_dict(), "history": history,
+               **({"costs": costs} if costs else {})}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     return result
+
+
+def _memory_term(cfg: SearchConfig, memory_fn: CostFn, memory_ref: float | None, device: torch.device) -> CostTerm:
+    """The memory cost term: MEM_ref formed like LAT_ref unless given; λ starts at ``lam_memory``
+    (clipped into [lam_min, lam_max] when a target adapts it)."""
+    ref = reference_latency(memory_fn, cfg.lat_ref, device) if memory_ref is None else float(memory_ref)
+    lam = min(cfg.lam_max, max(cfg.lam_min, cfg.lam_memory)) if cfg.target_mb else cfg.lam_memory
+    try:
+        return CostTerm("memory", "MB", memory_fn, ref, lam, cfg.target_mb)
+    except ValueError as exc:
+        raise SearchError(str(exc)) from None

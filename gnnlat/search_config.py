@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from gnnlat.errors import GnnlatError
 from gnnlat.lat_ref import LAT_REFS
@@ -34,6 +35,9 @@ class SearchConfig(RunConfig):
     arch_weight_decay: float = 1e-3
     skip_cap: int | None = 2
     lat_ref: str = "cells"  # reference latency: "cells" or "uniform" (see the module docstring)
+    # The peak-memory term λ_mem · MEM / MEM_ref (its reference formed like LAT_ref), and its target.
+    lam_memory: float = 0.0
+    target_mb: float | None = None
     train_portion: float = 0.5
     out_dir: str = "runs/search"
 
@@ -53,3 +57,20 @@ class SearchConfig(RunConfig):
         need(self.skip_cap is None or self.skip_cap >= 0, f"skip_cap must be >= 0 or None, got {self.skip_cap}")
         need(self.lat_ref in LAT_REFS, f"lat_ref must be one of {', '.join(LAT_REFS)}, got {self.lat_ref!r}")
         need(self.arch_lr > 0, f"arch_lr must be positive, got {self.arch_lr}")
+        need(math.isfinite(self.lam_memory) and self.lam_memory >= 0,
+             f"lam_memory must be a finite number >= 0, got {self.lam_memory!r}")
+        need(self.target_mb is None or (math.isfinite(self.target_mb) and self.target_mb > 0),
+             f"target_mb must be a positive number, got {self.target_mb!r}")
+
+    @property
+    def uses_memory(self) -> bool:
+        """Whether the search has a memory term (a weight, or a target that adapts one)."""
+        return self.lam_memory > 0 or self.target_mb is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields; the memory ones only when a memory term is used, so checkpoints and sweep
+        results of latency-only searches written before it existed still match."""
+        out = super().to_dict()
+        if not self.uses_memory:
+            out.pop("lam_memory"), out.pop("target_mb")
+        return out

@@ -11,6 +11,7 @@ import numpy as np
 
 from gnnlat.errors import GnnlatError
 from gnnlat.architect import LatencyFn
+from gnnlat.costs import CostFn
 from gnnlat.genotype import Genotype
 from gnnlat.search import run_search
 from gnnlat.search_config import SearchConfig
@@ -25,9 +26,13 @@ class SweepError(GnnlatError, ValueError):
 
 
 def run_one(lam: float, seed: int, search: SearchConfig, train: TrainConfig, latency_fn: LatencyFn,
-            lat_ref: float | None, measure: MeasureFn, out_dir: Path) -> dict[str, Any]:
-    """One (λ, seed) cell of the sweep; finished cells are read back, interrupted ones resume."""
-    run_dir = out_dir / f"lam{lam:g}_seed{seed}"
+            lat_ref: float | None, measure: MeasureFn, out_dir: Path, memory_fn: CostFn | None = None
+            ) -> dict[str, Any]:
+    """One (λ, seed) cell of the sweep; finished cells are read back, interrupted ones resume.
+    With a memory term (``search.lam_memory``; ``memory_fn`` predicts MB) the cell's directory
+    names λ_mem too, and the row carries ``lam_memory`` and ``predicted_mb``."""
+    mem = f"_mem{search.lam_memory:g}" if search.uses_memory else ""
+    run_dir = out_dir / f"lam{lam:g}{mem}_seed{seed}"
     done = run_dir / "result.json"
     cfg = replace(search, lam=lam, seed=seed, out_dir=str(run_dir))
     settings = _settings(cfg, replace(train, seed=seed))
@@ -36,12 +41,14 @@ def run_one(lam: float, seed: int, search: SearchConfig, train: TrainConfig, lat
         _check_cached(row, settings, lat_ref, done)
         return row
     resume = (run_dir / "checkpoint.pt").is_file()
-    result = run_search(cfg, latency_fn, lat_ref=lat_ref, resume=resume)
+    result = run_search(cfg, latency_fn, lat_ref=lat_ref, resume=resume, memory_fn=memory_fn)
     trained = train_network(result.genotype, replace(train, seed=seed))
     row = {"lam": lam, "seed": seed, "genotype": result.genotype.to_dict(), "predicted_ms": result.predicted_ms,
            "measured_ms": measure(result.genotype), "search_val_acc": result.val_acc,
            "test_acc": trained["test_acc"], "params_m": trained["params_m"], "lat_ref_ms": result.lat_ref,
            "settings": settings}
+    for term in result.costs:
+        row[f"lam_{term['name']}"], row[f"predicted_{term['unit'].lower()}"] = term["lam"], term["predicted"]
     done.write_text(json.dumps(row))
     return row
 
@@ -85,9 +92,13 @@ def summarize_sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         rs = [r for r in rows if r["lam"] == lam]
         lat = np.array([r["measured_ms"] for r in rs])
         acc = np.array([r["test_acc"] for r in rs])
-        out.append({"lam": lam, "seeds": len(rs), "measured_ms": float(lat.mean()), "measured_ms_std": float(lat.std()),
-                    "predicted_ms": float(np.mean([r["predicted_ms"] for r in rs])),
-                    "test_acc": float(acc.mean()), "test_acc_std": float(acc.std())})
+        entry = {"lam": lam, "seeds": len(rs), "measured_ms": float(lat.mean()), "measured_ms_std": float(lat.std()),
+                 "predicted_ms": float(np.mean([r["predicted_ms"] for r in rs])),
+                 "test_acc": float(acc.mean()), "test_acc_std": float(acc.std())}
+        if all(r.get("peak_memory_mb") is not None for r in rs):
+            mem = np.array([r["peak_memory_mb"] for r in rs])
+            entry.update(peak_memory_mb=float(mem.mean()), peak_memory_mb_std=float(mem.std()))
+        out.append(entry)
     return out
 
 

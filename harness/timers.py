@@ -24,6 +24,7 @@ from gnnlat.errors import GnnlatError
 from gnnlat.network import Network
 from gnnlat.export import ONNX_OPSET, onnx_bytes
 from harness.fingerprint import fingerprint
+from harness.memory import PeakMemory, host_allocation_peak, host_peak_memory, tensor_bytes
 from harness.store import TimingStats
 
 BACKENDS = ("cpu", "onnxruntime", "triton")
@@ -137,6 +138,15 @@ class CudaOps:
             raise TimerError(f"the triton backend needs triton: {exc}") from None
         return [float(t) for t in do_bench(fn, warmup=warmup_ms, rep=rep_ms, return_mode="all")]
 
+    def peak_memory_bytes(self, fn: Callable[[], object], resident_bytes: int) -> int:
+        """Peak bytes the caching allocator handed out during one ``fn()`` (after a reset): the
+        tensors already on the GPU (weights, input) included, so ``resident_bytes`` is not needed."""
+        self.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        fn()
+        self.synchronize()
+        return int(torch.cuda.max_memory_allocated())
+
     def describe(self) -> dict:
         """The GPU facts a device fingerprint records (the keys are fixed: ids of old profiles hold)."""
         return {"gpu": torch.cuda.get_device_name(), "cuda": torch.version.cuda,
@@ -181,6 +191,10 @@ class HostCuda(CudaOps):
 
     def do_bench(self, fn: Callable[[], object], warmup_ms: float, rep_ms: float) -> list[float]:
         return host_do_bench(fn, warmup_ms, rep_ms)
+
+    def peak_memory_bytes(self, fn: Callable[[], object], resident_bytes: int) -> int:
+        """The host allocator's peak over ``fn()`` plus what was resident before (the GPU would count it)."""
+        return resident_bytes + host_allocation_peak(fn)
 
     def describe(self) -> dict:
         return {"gpu": "host stand-in", "cuda": None, "capability": None}
@@ -271,6 +285,19 @@ class Timer(ABC):
 
     def time_one(self, network: Network) -> Timing:
         return self.time_many([network])[0]
+
+    def pinned(self):
+        """A context in which runs use this timer's thread count (for work outside time_many)."""
+        return self._session()
+
+    def synchronize(self) -> None:
+        """Wait for the device (no-op on the CPU backends)."""
+
+    def peak_memory(self, network: Network) -> PeakMemory:
+        """Peak memory of one inference (``harness.memory``); on the CPU backends the eager PyTorch
+        allocator's account, with this timer's threads."""
+        with self._session():
+            return host_peak_memory(network)
 
 
 class _ThreadScope:
@@ -384,6 +411,9 @@ class TritonTimer(Timer):
 
         return self.cuda.capture(run)
 
+    def synchronize(self) -> None:
+        self.cuda.synchronize()
+
     def _reps_for(self, fn: Callable[[], object]) -> int:
         # The copies to the device land before any timing. No run here: do_bench starts with an
         # untimed one (allocations, kernel choice) and sizes each round's timed runs itself.
@@ -392,6 +422,21 @@ class TritonTimer(Timer):
 
     def clock(self, fn: Callable[[], object], reps: int) -> list[float]:
         return self.cuda.do_bench(fn, self.settings.warmup_ms, self.settings.round_ms)
+
+    def peak_memory(self, network: Network) -> PeakMemory:
+        """``torch.cuda.max_memory_allocated`` over one inference after a reset (through the seam)."""
+        model = network.eval()
+        x = network.example_input()
+        weights, inp = tensor_bytes(model), x.untyped_storage().nbytes()
+        model, x = self.cuda.to_device(model), self.cuda.to_device(x)
+
+        def run() -> object:
+            with torch.inference_mode():
+                return model(x)
+
+        run()  # first-run allocations (kernel choice, workspace sizing) happen before the reset
+        peak = self.cuda.peak_memory_bytes(run, weights + inp)
+        return PeakMemory(peak, weights, inp, max(peak - weights - inp, 0), "cuda max_memory_allocated")
 
 
 def resolve_backend(backend: str) -> str:

@@ -23,6 +23,13 @@ def test_measure_json_keys(root):
     # Timed with the anchor until windows seconds apart agreed; the JSON says how well.
     assert set(out["agreement"]) >= {"agreed", "spread", "windows", "window_minima"}
     assert out["agreement"]["windows"] >= 5 and out["span_s"] >= 4.0 and out["anchor_ms"] > 0
+    # Peak memory from the eager PyTorch allocator (ONNX Runtime keeps no account); energy only from
+    # a counter, else null with the reason (this machine has no powercap).
+    assert out["peak_memory_mb"] > out["weights_mb"] > 0 and out["memory_backend"] == "cpu"
+    if out["energy_mj"] is None:
+        assert "not measurable here" in out["energy_unavailable"]
+    else:
+        assert out["energy_mj"] > 0 and out["energy_unavailable"] is None
 
 
 def test_profile_then_info(tmp_path):

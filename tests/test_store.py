@@ -146,7 +146,7 @@ def test_sqlite_of_another_app_is_not_a_profile(tmp_path):
     assert path.read_bytes() == before  # not switched to WAL, not given our tables
 
 
-@pytest.mark.parametrize("version, message", [(99, "newer gnnlat \\(schema 99 > 1\\)"), (0, "old")])
+@pytest.mark.parametrize("version, message", [(99, "newer gnnlat \\(schema 99 > 2\\)"), (0, "old")])
 def test_other_schema_versions_refused(tmp_path, version, message):
     path = tmp_path / "p.sqlite"
     write_profile(path, 3)
@@ -233,7 +233,8 @@ def test_summary(tmp_path):
         summary = store.summary()
     assert set(summary) == {"path", "schema_version", "samples", "repeats", "unique_architectures",
                             "backends", "devices", "config_ranges", "latency_ms", "noisy",
-                            "noise_floor"}
+                            "noise_floor", "metrics"}
+    assert summary["metrics"] == {}  # latency alone
     assert summary["schema_version"] == SCHEMA_VERSION
     assert summary["samples"] == 4 and summary["repeats"] == 1
     assert summary["unique_architectures"] == 3  # genotype 0 on two devices counts once

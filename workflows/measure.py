@@ -14,7 +14,8 @@ from gnnlat.network import Network, NetworkConfig
 from harness.profile import PREFETCH_BACKENDS, anchor_job
 from harness.rounds import ScheduleConfig
 from harness.stream import time_interleaved
-from harness.timers import Timer, TimerSettings, make_timer
+from harness.energy import POWERCAP_ROOT, EnergyUnavailable, energy_counter, energy_per_run_mj
+from harness.timers import Timer, TimerSettings, make_timer, resolve_backend
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,33 @@ def measure_latency(genotype: Genotype, config: NetworkConfig, backend: str = "a
                     settings: TimerSettings | None = None, measure: MeasureConfig = MeasureConfig()) -> dict:
     """Time ``genotype`` at ``config`` with the harness (see :func:`measure_together`)."""
     return measure_together([genotype], config, backend, threads, settings, measure=measure)[0]
+
+
+def memory_backend(backend: str) -> str:
+    """The backend whose allocator gives peak memory for a timing backend: CUDA for triton, else
+    eager PyTorch on the CPU (ONNX Runtime exposes no allocation account, ``harness.memory``)."""
+    return "triton" if resolve_backend(backend) == "triton" else "cpu"
+
+
+def measure_peak_memory(genotype: Genotype, config: NetworkConfig, backend: str = "auto", threads: int = 1) -> dict:
+    """Peak memory of one inference (``harness.memory``): ``peak_memory_mb``, its parts and
+    ``memory_backend``, the allocator that was asked."""
+    mem = memory_backend(backend)
+    peak = make_timer(mem, threads).peak_memory(Network(genotype, config))
+    return {**peak.to_dict(), "memory_backend": mem}
+
+
+def measure_energy(genotype: Genotype, config: NetworkConfig, backend: str = "auto", threads: int = 1,
+                   powercap_root=POWERCAP_ROOT) -> dict:
+    """Energy of one inference from the device's counter (``harness.energy``): ``energy_mj`` and
+    ``energy_source``, or ``energy_mj`` None with ``energy_unavailable``, the reason. Never a guess."""
+    backend = resolve_backend(backend)
+    try:
+        counter = energy_counter(backend, powercap_root)
+    except EnergyUnavailable as exc:
+        return {"energy_mj": None, "energy_unavailable": exc.reason}
+    timer = make_timer(backend, threads)
+    with timer.pinned():
+        fn = timer.prepare(Network(genotype, config))
+        mj = energy_per_run_mj(fn, counter, sync=timer.synchronize)
+    return {"energy_mj": mj, "energy_source": counter.source, "energy_unavailable": None}

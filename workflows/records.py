@@ -15,7 +15,7 @@ import numpy as np
 from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype, GenotypeError
 from gnnlat.network import NetworkConfig
-from gnnlat.record import LABELS, Record
+from gnnlat.record import LABELS, Record, check_metric
 from harness.store import ProfileStore, ProfileStoreError
 
 
@@ -153,10 +153,38 @@ def noise_floor(path: str | Path, backend: str | None = None, fingerprint_id: st
     return {"n": len(diffs), "median": float(np.median(diffs)), "p90": float(np.percentile(diffs, 90))}
 
 
-def load_profiles(paths: Sequence[str | Path], backend: str | None = None, labels: str = "auto") -> list[Record]:
+def load_metric_records(path: str | Path, metric: str, backend: str | None = None,
+                        fingerprint_id: str | None = None) -> list[Record]:
+    """One record per primary sample that carries ``metric`` (memory or energy), labelled with the
+    median of its primary and repeat values (``label`` "measured"; latency: :func:`load_records`)."""
+    if check_metric(metric) == "latency":
+        return load_records(path, backend, fingerprint_id)
+    try:
+        with ProfileStore(path, create=False) as store:
+            samples = store.samples(backend, fingerprint_id, kind="primary", metric=metric)
+            repeats = store.samples(backend, fingerprint_id, kind="repeat", metric=metric)
+    except ProfileStoreError as exc:
+        raise ProfileError(str(exc)) from None
+    values: dict[tuple, list[float]] = {}
+    for s in samples + repeats:
+        values.setdefault(_timing_key(s), []).append(float(s.value(metric)))
+    records = [Record(*_architecture(s, path), float(np.median(values[key])), s.backend, key[2], dict(s.fingerprint),
+                      "measured", metric) for s in samples for key in [_timing_key(s)]]
+    if not records:
+        raise ProfileError(f"{path} has no primary samples with {metric}"
+                           + (f" for backend={backend}" if backend else "")
+                           + (" (profile it with --metric memory)" if metric == "memory" else ""))
+    return records
+
+
+def load_profiles(paths: Sequence[str | Path], backend: str | None = None, labels: str = "auto",
+                  metric: str = "latency") -> list[Record]:
     """Records of several profile stores together; they must share one backend (a predictor is
-    per backend)."""
-    records = [r for path in paths for r in load_records(path, backend=backend, labels=labels)]
+    per backend). ``metric``: latency (with ``labels``), memory or energy."""
+    if metric == "latency":
+        records = [r for path in paths for r in load_records(path, backend=backend, labels=labels)]
+    else:
+        records = [r for path in paths for r in load_metric_records(path, metric, backend=backend)]
     backends = sorted({r.backend for r in records})
     if len(backends) > 1:
         raise ProfileError(f"profiles mix backends {backends}: choose one backend")

@@ -13,15 +13,17 @@ from gnnlat.predictor import LatencyPredictor
 from gnnlat.search import SearchResult, run_search
 from gnnlat.search_config import SearchConfig
 from gnnlat.train import TrainConfig, train_network
-from workflows.measure import measure_latency
+from workflows.measure import measure_latency, measure_peak_memory
 
 
 @dataclass
 class MeasuredSearch:
-    """A finished search, its derived network's measured latency and the prediction's error."""
+    """A finished search, its derived network's measured latency and the prediction's error, and
+    the measured peak memory when the search had a memory term."""
 
     result: SearchResult
     measured: dict[str, Any]  # the harness sample (workflows.measure)
+    memory: dict[str, Any] | None = None  # workflows.measure.measure_peak_memory of the derived network
 
     @property
     def measured_ms(self) -> float:
@@ -32,16 +34,32 @@ class MeasuredSearch:
         """(predicted − measured) / measured for the derived genotype at the deployment config."""
         return (self.result.predicted_ms - self.measured_ms) / self.measured_ms
 
+    @property
+    def costs(self) -> list[dict[str, Any]]:
+        """One entry per cost term (latency first): name, unit, lam, ref, predicted, measured."""
+        r = self.result
+        out = [{"name": "latency", "unit": "ms", "lam": r.lam, "ref": r.lat_ref, "predicted": r.predicted_ms,
+                "measured": self.measured_ms}]
+        for term in r.costs:
+            measured = self.memory["peak_memory_mb"] if term["name"] == "memory" and self.memory else None
+            out.append({**term, "measured": measured})
+        return out
+
 
 def search_and_measure(cfg: SearchConfig, predictor: LatencyPredictor, deploy: NetworkConfig, backend: str,
-                       resume: bool = False, progress: Callable[[dict[str, Any]], None] | None = None
-                       ) -> MeasuredSearch:
-    """Search with ``predictor`` predicting ``deploy``; time the derived network with ``backend``.
-    The derived network at ``deploy`` is written beside its genotype as ``model.onnx`` (untrained:
-    the search's weights belong to the supernet, so ``train`` gives the network its own)."""
-    result = run_search(cfg, predictor.latency_fn(deploy), resume=resume, progress=progress)
+                       resume: bool = False, progress: Callable[[dict[str, Any]], None] | None = None,
+                       memory_predictor: LatencyPredictor | None = None) -> MeasuredSearch:
+    """Search with ``predictor`` (and ``memory_predictor`` for a memory term) predicting ``deploy``;
+    time the derived network with ``backend`` and, with a memory term, measure its peak memory on
+    the memory predictor's backend. The derived network at ``deploy`` is written beside its
+    genotype as ``model.onnx`` (untrained: the search's weights belong to the supernet, so
+    ``train`` gives the network its own)."""
+    memory_fn = memory_predictor.latency_fn(deploy) if memory_predictor is not None else None
+    result = run_search(cfg, predictor.latency_fn(deploy), resume=resume, progress=progress, memory_fn=memory_fn)
     export_network(Network(result.genotype, deploy), "onnx", Path(result.out_dir) / "model.onnx")
-    return MeasuredSearch(result, measure_latency(result.genotype, deploy, backend, predictor.threads))
+    memory = (measure_peak_memory(result.genotype, deploy, memory_predictor.backend or "cpu", memory_predictor.threads)
+              if memory_fn is not None and cfg.uses_memory else None)
+    return MeasuredSearch(result, measure_latency(result.genotype, deploy, backend, predictor.threads), memory)
 
 
 def train_and_measure(genotype: Genotype, cfg: TrainConfig, deploy: NetworkConfig, backend: str,

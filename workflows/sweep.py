@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from gnnlat.genotype import Genotype
 from gnnlat.lat_ref import reference_latency
 from gnnlat.network import NetworkConfig
 from gnnlat.predictor import LatencyPredictor
 from gnnlat.search_config import SearchConfig
 from gnnlat.sweep import SweepError, remeasure_together, run_one, summarize_sweep
 from gnnlat.train import TrainConfig
-from workflows.measure import measure_latency, measure_together
+from workflows.measure import measure_latency, measure_peak_memory, measure_together
 
 
 @dataclass
@@ -49,9 +50,15 @@ class SweepResult:
 
 
 def run_sweep(cfg: SweepConfig, predictor: LatencyPredictor,
-              progress: Callable[[int, int], None] | None = None) -> SweepResult:
-    """Run (or resume) every (λ, seed) cell, re-time all derived networks together, summarise."""
+              progress: Callable[[int, int], None] | None = None,
+              memory_predictor: LatencyPredictor | None = None) -> SweepResult:
+    """Run (or resume) every (λ, seed) cell, re-time all derived networks together, measure their
+    peak memory (deterministic, so each once), summarise. ``memory_predictor`` serves the memory
+    term when ``cfg.search.lam_memory`` is set."""
     cfg.validate()
+    if cfg.search.uses_memory and memory_predictor is None:
+        raise SweepError("a sweep with a memory term needs a memory predictor")
+    memory_fn = memory_predictor.latency_fn(cfg.deploy) if cfg.search.uses_memory else None
     latency_fn = predictor.latency_fn(cfg.deploy)
     lat_ref_ms = reference_latency(latency_fn, cfg.search.lat_ref)
     jobs = [(lam, seed) for lam in cfg.lams for seed in range(cfg.seeds)]
@@ -61,11 +68,14 @@ def run_sweep(cfg: SweepConfig, predictor: LatencyPredictor,
             progress(done, len(jobs))
         rows.append(run_one(lam, seed, cfg.search, cfg.train, latency_fn, lat_ref_ms,
                             lambda g: measure_latency(g, cfg.deploy, cfg.backend, predictor.threads)["latency_ms"],
-                            Path(cfg.out_dir)))
+                            Path(cfg.out_dir), memory_fn))
     if progress:
         progress(len(jobs), len(jobs))
     rows = remeasure_together(rows, lambda gs: [t["latency_ms"] for t in measure_together(
         gs, cfg.deploy, cfg.backend, predictor.threads)])
+    mem_backend = memory_predictor.backend if memory_predictor is not None else cfg.backend
+    rows = [{**r, "peak_memory_mb": measure_peak_memory(Genotype.from_dict(r["genotype"]), cfg.deploy, mem_backend or "cpu",
+                                                        predictor.threads)["peak_memory_mb"]} for r in rows]
     return SweepResult(with_lam0_comparison(summarize_sweep(rows)), rows, lat_ref_ms)
 
 

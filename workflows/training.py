@@ -13,11 +13,12 @@ from workflows.records import load_profiles
 
 
 def train_on_profiles(paths: Sequence[str | Path], cfg: PredictorConfig, backend: str | None = None,
-                      labels: str = "auto", progress: bool = False
+                      labels: str = "auto", progress: bool = False, metric: str = "latency"
                       ) -> tuple[LatencyPredictor, dict, list[Record]]:
-    """(predictor, metrics, records): ``gnnlat.fit.train_predictor`` on the profiles' records, with
-    the anchor references in the predictor's meta (``anchor_refs``)."""
-    records = load_profiles(paths, backend, labels)
+    """(predictor, metrics, records): ``gnnlat.fit.train_predictor`` on the profiles' records of
+    ``metric``, with the anchor references in a latency predictor's meta (``anchor_refs``)."""
+    records = load_profiles(paths, backend, labels, metric)
     predictor, metrics = train_predictor(records, cfg, progress=progress)
-    predictor.meta["anchor_refs"] = anchor_reference(paths, backend)
+    if metric == "latency":
+        predictor.meta["anchor_refs"] = anchor_reference(paths, backend)
     return predictor, metrics, records

@@ -11,7 +11,8 @@ from gnnlat.predictor import LatencyPredictor, PredictorError
 from gnnlat.record import Record
 from gnnlat.split import held_out_records
 from gnnlat.plots import plot_predictions
-from workflows.records import noise_floor
+from harness.store import ProfileStore, ProfileStoreError
+from workflows.records import ProfileError, noise_floor
 
 
 def validate_predictor(predictor: LatencyPredictor, records: Sequence[Record], profiles: Sequence[str],
@@ -28,9 +29,21 @@ def validate_predictor(predictor: LatencyPredictor, records: Sequence[Record], p
     true = np.array([r.latency_ms for r in records])
     gnn, base = predictor.predict(genotypes, configs), baseline.predict(genotypes, configs)
     labels = records[0].label
-    floors = [noise_floor(p, backend=predictor.backend, labels=labels) for p in profiles]
-    report = {"n": len(records), "backend": predictor.backend, "labels": labels, "gnn": regression_metrics(gnn, true),
+    floors = [_floor(p, predictor.backend, labels, predictor.metric) for p in profiles]
+    report = {"n": len(records), "backend": predictor.backend, "metric": predictor.metric, "unit": predictor.unit,
+              "labels": labels, "gnn": regression_metrics(gnn, true),
               "baseline": regression_metrics(base, true), "noise_floor": max(floors, key=lambda f: f["n"])}
     if plot:
         plot_predictions(true, gnn, base, plot)
     return report
+
+
+def _floor(path: str, backend: str | None, labels: str, metric: str) -> dict:
+    """The repeat difference of a profile for the predictor's metric (latency: with its labels)."""
+    if metric == "latency":
+        return noise_floor(path, backend=backend, labels=labels)
+    try:
+        with ProfileStore(path, create=False) as store:
+            return store.noise_floor(backend=backend, metric=metric)
+    except ProfileStoreError as exc:
+        raise ProfileError(str(exc)) from None
