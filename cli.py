@@ -805,6 +805,8 @@ def parse_floats(text: str, name: str) -> list[float]:
 @click.option("--out", "out_dir", default=default(SweepConfig, "out_dir"), show_default=True,
               type=click.Path(file_okay=False))
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Pareto plot PNG")
+@click.option("--cost-plot", type=click.Path(dir_okay=False), default=None,
+              help="PNG of measured latency vs measured peak memory per run")
 @click.option("--lam-memory", type=float, default=0.0, show_default=True,
               help="weight of the peak-memory term in every run (λ_mem · MEM(α) / MEM_ref)")
 @click.option("--memory-predictor", "memory_predictor_path", default=DEFAULT_MEMORY_PREDICTOR, show_default=True,
@@ -813,10 +815,11 @@ def parse_floats(text: str, name: str) -> list[float]:
 @deploy_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, lam_memory,
+def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, cost_plot,
+          lam_memory,
           memory_predictor_path, lat_ref, device, as_json, **kwargs) -> None:
     """Search and retrain for each λ and seed; table of latency and accuracy, Pareto plot. Resumable."""
-    from gnnlat.plots import plot_pareto
+    from gnnlat.plots import plot_pareto, plot_two_costs
     from workflows.sweep import run_sweep
 
     deploy = pop_deploy(kwargs)
@@ -831,6 +834,8 @@ def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, 
         result = run_sweep(cfg, predictor, progress, memory_predictor)
     if plot:
         plot_pareto(result.summary, result.runs, plot)
+    if cost_plot:
+        plot_two_costs(result.runs, cost_plot)
     lines = [f"λ_mem {lam_memory:g} in every run",
              "| λ | measured latency (ms) | vs λ=0 | peak memory (MB) | test accuracy | seeds |",
              "|---:|---:|---:|---:|---:|---:|"]

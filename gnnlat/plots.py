@@ -62,3 +62,19 @@ def plot_predictions(true: np.ndarray, gnn: np.ndarray, baseline: np.ndarray, pa
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
     save_figure(fig, ax, "measured latency (ms)", "predicted latency (ms)", path)
+
+
+def plot_two_costs(rows: Sequence[dict[str, Any]], path: str) -> None:
+    """Measured latency vs measured peak memory, one point per run, labelled with its weights
+    (λ for latency, λ_mem for memory) and test accuracy: the two-cost trade-off of a sweep."""
+    fig, ax = new_figure((6, 4.2))
+    groups: dict[tuple[float, float], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault((r["lam"], r.get("lam_memory", 0.0)), []).append(r)
+    for (lam, lam_mem), rs in sorted(groups.items()):
+        ax.scatter([r["measured_ms"] for r in rs], [r["peak_memory_mb"] for r in rs], s=24,
+                   label=f"λ={lam:g}, λ_mem={lam_mem:g}")
+        for r in rs:
+            ax.annotate(f"{100 * r['test_acc']:.1f}%", (r["measured_ms"], r["peak_memory_mb"]),
+                        textcoords="offset points", xytext=(4, 4), fontsize=7)
+    save_figure(fig, ax, "measured latency (ms)", "measured peak memory (MB)", path)

@@ -68,3 +68,25 @@ def test_commands_on_cuda(tmp_path):
 
     trained = invoke_json("train-predictor", "--profile", db, "--out", tmp_path / "m.pt", "--epochs", "2")
     assert trained["n_train"] >= 1 and trained["records"] == 8
+
+
+def test_cuda_peak_memory_counts_weights_and_activations():
+    from harness.memory import host_peak_memory
+
+    small, large = (TritonTimer().peak_memory(Network(DARTS_V2, c)) for c in
+                    (SEARCH_CONFIG, NetworkConfig(C=32, layers=14, resolution=48, batch=8)))
+    host = host_peak_memory(Network(DARTS_V2, SEARCH_CONFIG))
+    assert small.method == "cuda max_memory_allocated" and small.weights_bytes == host.weights_bytes
+    assert small.peak_bytes >= small.weights_bytes + small.input_bytes and large.peak_bytes > small.peak_bytes
+    again = TritonTimer().peak_memory(Network(DARTS_V2, SEARCH_CONFIG))
+    assert abs(again.peak_bytes - small.peak_bytes) / small.peak_bytes < 0.01
+
+
+def test_gpu_energy_is_measured_or_said_unavailable():
+    from workflows.measure import measure_energy
+
+    out = measure_energy(DARTS_V2, SEARCH_CONFIG, "triton")
+    if out["energy_mj"] is None:
+        assert "not measurable here" in out["energy_unavailable"]
+    else:
+        assert out["energy_mj"] > 0 and out["energy_source"] == "nvml"
