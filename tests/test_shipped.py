@@ -11,7 +11,7 @@ from gnnlat.published import DARTS_V2
 from gnnlat.shipped import (DEFAULT_PREDICTOR, ShippedFileError, example, examples, predictor_path,
                             shipped_predictor, shipped_predictors)
 
-REFERENCE = {"onnxruntime-reference": "onnxruntime", "cpu-reference": "cpu"}
+REFERENCE = {"onnxruntime-reference": "onnxruntime", "cpu-reference": "cpu", "memory-cpu-reference": "cpu"}
 
 
 @pytest.fixture(autouse=True)
@@ -82,3 +82,9 @@ def test_shipped_predictor_loads(name: str) -> None:
     assert predictor.backend == REFERENCE[name]
     assert not predictor.training
     assert float(predictor.predict([DARTS_V2], SEARCH_CONFIG)[0]) > 0
+
+
+def test_shipped_memory_predictor_is_the_search_default() -> None:
+    predictor = load_predictor(shipped_predictor(cli.DEFAULT_MEMORY_PREDICTOR))
+    assert predictor.metric == "memory" and predictor.unit == "MB"
+    assert 1.0 < float(predictor.predict([DARTS_V2], SEARCH_CONFIG)[0]) < 5.0  # MB, batch 1 at the search config
