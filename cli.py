@@ -382,6 +382,10 @@ def info(profile_path: str, as_json: bool) -> None:
     if lat:
         lines.append(f"latency ms         min {lat['min']:.3f}  median {lat['median']:.3f}  max {lat['max']:.3f}")
     lines.append("noise floor        " + noise_text(s["noise_floor"], "n/a (no repeats)"))
+    for metric, m in s["metrics"].items():
+        lines.append(f"{metric + ' ' + m['unit']:<18} min {m['min']:.3f}  median {m['median']:.3f}  max {m['max']:.3f}  "
+                     f"({m['samples']} samples, {m['repeats']} repeats; repeat difference "
+                     + noise_text(m["noise_floor"], "n/a") + ")")
     if s["anchored_noise_floor"]["n"]:
         lines.append("anchored noise     " + noise_text(s["anchored_noise_floor"]) + " (batch drift divided out)")
     s["noise_warning"] = noise_warning(labels_noise_floor(s["noise_floor"], s["anchored_noise_floor"]))
