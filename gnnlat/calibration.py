@@ -44,7 +44,7 @@ class CalibrationConfig:
     """Fine-tuning schedule: ``steps`` full-batch Adam steps at learning rate ``lr``."""
 
     steps: int = 300
-    lr: float = 1e-3
+    lr: float = 3e-3
     seed: int = 0
 
     def __post_init__(self) -> None:
