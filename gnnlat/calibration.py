@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from gnnlat.encoding import encode_genotypes
-from gnnlat.fit import collate_graphs, check_records, fit_baseline, score_both
+from gnnlat.fit import check_records, collate_graphs, fit_baseline, one_thread, score_both
 from gnnlat.genotype import Genotype
 from gnnlat.network import NetworkConfig
 from gnnlat.predictor import LatencyPredictor, PredictorError
@@ -86,12 +86,14 @@ def calibrate_predictor(base: LatencyPredictor, records: Sequence[Record],
     check_records(records)
     if len(records) < MIN_SAMPLES:
         raise PredictorError(f"calibration needs at least {MIN_SAMPLES} samples, got {len(records)}")
+    if records[0].metric != base.metric:
+        raise PredictorError(f"a {base.metric} predictor cannot be calibrated on {records[0].metric} samples")
     predictor = copy.deepcopy(base).cpu()
     data = collate_graphs([encode_genotypes([r.genotype], [r.config], predictor.merge_cells) for r in records])
     target = torch.tensor([math.log(r.latency_ms) for r in records])
     with torch.no_grad():
         predictor.log_offset += (target - predictor.log_latency(data)).mean()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), one_thread():
         torch.manual_seed(cfg.seed)
         _fine_tune(predictor, data, target, cfg)
     predictor.eval()
@@ -117,6 +119,7 @@ def _calibrated_meta(base: LatencyPredictor, records: Sequence[Record], predicto
     return {
         **{k: v for k, v in base.meta.items() if k in ("train_config",)},
         "backend": records[0].backend,
+        "metric": base.metric,
         "labels": records[0].label,
         "fingerprints": {r.fingerprint_id: r.fingerprint for r in records},
         "metrics": metrics,

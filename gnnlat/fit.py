@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -104,6 +105,19 @@ def collate_graphs(graphs: Sequence[Data]) -> Data:
     return data
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Train on one intra-op thread, then restore the caller's count. The graphs are small, so a
+    second thread gains little on a quiet machine, and on a busy one its spinning workers make a
+    step 10-30 times slower (docs/results.md)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
 def _loss(error: Tensor, kind: str) -> Tensor:
     """Loss on log-latency errors (≈ relative errors)."""
     if kind == "l1":
@@ -123,7 +137,8 @@ def fit_predictor(records: Sequence[Record], cfg: PredictorConfig, progress: boo
         torch.manual_seed(cfg.seed)
         predictor = LatencyPredictor(cfg.hidden, cfg.layers, cfg.merge_cells)
     _set_normalisation(predictor, graphs, targets)
-    _optimise(predictor, graphs, targets, cfg, progress)
+    with one_thread():
+        _optimise(predictor, graphs, targets, cfg, progress)
     predictor.eval()
     return predictor
 

@@ -69,3 +69,8 @@ def test_export_cli(tmp_path):
     assert_clean_failure(invoke("export", "no_such_cell", "--out", out), "no such genotype", "darts_v2")
     assert_clean_failure(invoke("export", "darts_v2", "--format", "tflite", "--out", out), "tflite")
     assert_clean_failure(invoke("export", "{\"normal\": 1}", "--out", out), "genotype")
+
+
+def test_calibrate_refuses_a_memory_predictor(tmp_path):
+    assert_clean_failure(invoke("calibrate", "--predictor", "memory-cpu-reference", "--out", tmp_path / "c.pt",
+                                "--backend", "cpu"), "memory predictor")

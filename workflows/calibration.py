@@ -15,7 +15,7 @@ from typing import Callable
 
 from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_spread
 from gnnlat.network import NetworkConfig
-from gnnlat.predictor import LatencyPredictor
+from gnnlat.predictor import LatencyPredictor, PredictorError
 from harness.profile import ProfileConfig, ProfileStats, architecture_stream, run_profile
 from harness.store import ProfileStore, arch_key, fingerprint_id
 from harness.timers import Timer
@@ -48,6 +48,9 @@ def run_calibration(base: LatencyPredictor, cfg: CalibrateConfig, timer: Timer,
                     stats: ProfileStats | None = None) -> tuple[LatencyPredictor, dict]:
     """(calibrated predictor, report): ``cfg.n`` architectures chosen by ``choose_spread``, timed
     on ``timer``'s device into ``cfg.profile``, and ``base`` fine-tuned on their labels."""
+    if base.metric != "latency":
+        raise PredictorError(f"calibrate times latency; a {base.metric} predictor needs a {base.metric} profile "
+                             "of this machine (profile --metric) and train-predictor")
     t0 = time.perf_counter()
     fixed, varied = candidates(cfg)
     pool = fixed + varied
