@@ -372,7 +372,8 @@ def info(profile_path: str, as_json: bool) -> None:
     s["anchored_noise_floor"] = noise_floor(profile_path, labels="anchored")
     lat = s["latency_ms"]
     lines = [f"profile            {profile_path} (schema {s['schema_version']})",
-             f"samples            {s['samples']} ({s['unique_architectures']} unique architectures), "
+             f"{'timed samples' if s['metrics'] else 'samples':<18} {s['samples']} ({s['unique_architectures']} unique "
+             "architectures), "
              f"{s['repeats']} repeats, {s['noisy']} flagged noisy",
              f"backends           {s['backends']}"]
     for d in s["devices"]:
