@@ -479,6 +479,8 @@ class ProfileStore:
 
     def add(self, samples: Sequence[Sample]) -> int:
         """Store a batch in one transaction; returns the rows inserted (duplicate primaries are skipped).
+        A timed primary whose architecture already has an untimed primary on its device (a memory
+        profile of the same file) fills in that sample's timing instead, so the timing is not lost.
 
         Every sample is validated first: one bad sample raises ValueError and nothing is written.
         """
@@ -489,9 +491,19 @@ class ProfileStore:
         columns = _SAMPLE_COLUMNS if self.version >= 2 else _V1_COLUMNS
         insert, now = _insert_sql(columns), time.time()
         inserted = 0
+        timing = ", ".join(f"{c} = ?" for c in TIMING_COLUMNS)
+        fill = (f"UPDATE samples SET {timing}, extra = json_patch(extra, ?) WHERE kind = 'primary' AND arch_key = ? "
+                "AND backend = ? AND fingerprint_id = ? AND latency_ms IS NULL")
         with self._errors(), self._transaction():
             self._add_fingerprints(samples)
             for s in samples:
+                if self.version >= 2 and s.kind == "primary" and s.timed:
+                    row = _sample_row(s, now)
+                    values = row[_V1_COLUMNS.index("latency_ms"):_V1_COLUMNS.index("noisy") + 1]
+                    if self._conn.execute(fill, (*values, row[_V1_COLUMNS.index("extra")], s.arch_key, s.backend,
+                                                 s.fingerprint_id)).rowcount:
+                        inserted += 1
+                        continue
                 inserted += self._conn.execute(insert, _sample_row(s, now)[:len(columns)]).rowcount
         return inserted
 
@@ -508,13 +520,14 @@ class ProfileStore:
             raise ValueError(f"every sample must carry {column}")
         self.migrate()
         insert, now, stored = _insert_sql(_SAMPLE_COLUMNS), time.time(), 0
-        fill = (f"UPDATE samples SET {column} = ? WHERE kind = 'primary' AND arch_key = ? AND backend = ? "
-                f"AND fingerprint_id = ? AND {column} IS NULL")
+        fill = (f"UPDATE samples SET {column} = ?, extra = json_patch(extra, ?) WHERE kind = 'primary' "
+                f"AND arch_key = ? AND backend = ? AND fingerprint_id = ? AND {column} IS NULL")
         with self._errors(), self._transaction():
             self._add_fingerprints(samples)
             for s in samples:
                 if s.kind == "primary" and self._conn.execute(
-                        fill, (s.value(metric), s.arch_key, s.backend, s.fingerprint_id)).rowcount:
+                        fill, (s.value(metric), canonical_json(s.extra), s.arch_key, s.backend,
+                               s.fingerprint_id)).rowcount:
                     stored += 1
                     continue
                 stored += self._conn.execute(insert, _sample_row(s, now)).rowcount

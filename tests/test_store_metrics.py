@@ -99,3 +99,16 @@ def test_bad_metric_samples_rejected(tmp_path, change, message):
         with pytest.raises(ValueError, match=message):
             store.add_metric([bad], "memory")
         assert store.count(kind=None, metric=None) == 0
+
+
+def test_a_timing_fills_in_a_memory_only_primary_and_extras_merge(tmp_path):
+    with ProfileStore(tmp_path / "m.db") as store:
+        store.add_metric([memory_sample(0, 4.0)], "memory")  # memory first: an untimed primary
+        timed = make_sample(0, 2.5)
+        assert store.add([timed]) == 1  # not dropped as a duplicate primary: it fills the timing in
+        assert store.count(kind=None, metric=None) == 1
+        [s] = store.samples()
+        assert s.latency_ms == 2.5 and s.rounds == timed.rounds and s.noisy == timed.noisy
+        assert s.peak_memory_mb == 4.0 and s.extra == {"weights_mb": 1.0, **timed.extra}
+        assert store.add([make_sample(0, 9.0)]) == 0  # a second timed primary is still a duplicate
+        assert store.samples()[0].latency_ms == 2.5
