@@ -18,8 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from gnnlat.baseline import OpCountBaseline
 from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_spread
+from gnnlat.count_baseline import Baseline
 from gnnlat.fit import PredictorConfig, fit_baseline, fit_predictor
 from gnnlat.metrics import regression_metrics
 from gnnlat.predictor import LatencyPredictor
@@ -58,12 +58,9 @@ def _scores(predict, records: Sequence[Record]) -> dict:
     return {k: m[k] for k in SCORES}
 
 
-def _gnn(predictor: LatencyPredictor):
-    return lambda rs: predictor.predict([r.genotype for r in rs], [r.config for r in rs])
-
-
-def _linear(baseline: OpCountBaseline):
-    return lambda rs: baseline.predict([r.genotype for r in rs], [r.config for r in rs])
+def _predict(model: LatencyPredictor | Baseline):
+    """Records → predictions of a GNN or a linear baseline (both predict from genotypes and configs)."""
+    return lambda rs: model.predict([r.genotype for r in rs], [r.config for r in rs])
 
 
 def transplant_rows(base: LatencyPredictor, split: TargetSplit, ns: Sequence[int], seed: int = 0,
@@ -72,13 +69,13 @@ def transplant_rows(base: LatencyPredictor, split: TargetSplit, ns: Sequence[int
     pool = split.pool_fixed + split.pool_vary
     fixed = [(r.genotype, r.config) for r in split.pool_fixed]
     vary = [(r.genotype, r.config) for r in split.pool_vary]
-    base_row = {name: _scores(_gnn(base), held) for name, held in _held(split)}
+    base_row = {name: _scores(_predict(base), held) for name, held in _held(split)}
     rows = []
     for n in ns:
         cal = [pool[i] for i in choose_spread(base, fixed, vary, n)]
-        predictors = {"calibrated": _gnn(calibrate_predictor(base, cal, CalibrationConfig(seed=seed))),
-                      "scratch": _gnn(fit_predictor(cal, replace(scratch, seed=seed))),
-                      "op_count": _linear(fit_baseline(cal))}
+        predictors = {"calibrated": _predict(calibrate_predictor(base, cal, CalibrationConfig(seed=seed))),
+                      "scratch": _predict(fit_predictor(cal, replace(scratch, seed=seed))),
+                      "op_count": _predict(fit_baseline(cal))}
         for method, predict in predictors.items():
             rows.append({"n": n, "method": method, **{name: _scores(predict, held) for name, held in _held(split)}})
         rows.append({"n": n, "method": "base", **base_row})

@@ -85,3 +85,17 @@ def test_calibration_bad_input(eager_to_ort):
         calibrate_predictor(base, [])
     with pytest.raises(PredictorError, match="learning rate"):
         CalibrationConfig(lr=float("nan"))
+
+
+def test_transplant_rows_score_every_method_on_both_held_out_sets(eager_to_ort):
+    from gnnlat.transplant import METHODS, TargetSplit, transplant_rows
+
+    base, fixed, vary = eager_to_ort
+    split = TargetSplit.of(fixed + vary, seed=0)
+    assert not {r.key for r in split.pool_fixed + split.pool_vary} & {r.key for r in split.held_fixed + split.held_configs}
+    assert not {r.config_key for r in split.pool_vary} & {r.config_key for r in split.held_configs}
+    rows = transplant_rows(base, split, [6])
+    assert [r["method"] for r in rows] == list(METHODS)
+    by = {r["method"]: r for r in rows}
+    assert by["calibrated"]["fixed"]["mape"] < by["base"]["fixed"]["mape"]
+    assert by["calibrated"]["configs"]["mape"] < by["base"]["configs"]["mape"]
