@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import click
 
+from gnnlat.data import DATASETS
 from gnnlat.errors import GnnlatError
 from gnnlat.fit import PredictorConfig
 from gnnlat.published import load_genotype_or_name
@@ -18,6 +19,7 @@ from gnnlat.record import LABELS
 from gnnlat.split import SPLITS
 from gnnlat.search_config import SearchConfig
 from gnnlat.steps import DEVICES
+from gnnlat.sweep_baselines import BaselineConfig
 from gnnlat.train import TrainConfig
 from harness.store import CONFIG_KEYS
 from harness.timers import TimerSettings, TritonTimer
@@ -211,6 +213,10 @@ def anchored_noise_text(nf: dict) -> str:
     return f"; anchored noise floor {noise_text(nf)}" if nf["n"] else ""
 
 
+ray_option = click.option(
+    "--ray", "ray_address", is_flag=False, flag_value="auto", default=None, metavar="[auto|ADDRESS|local]",
+    help="run on a Ray cluster: auto (`ray start` on this machine), HOST:PORT, or local (a private runtime); "
+         "needs pip install -e '.[ray]'")
 time_limit_option = click.option(
     "--time-limit", "time_limit_s", type=float, default=None,
     help="seconds; stop cleanly after the batch in flight once they have passed (re-run to go on)")
@@ -261,23 +267,52 @@ def _timing_text(t: dict) -> str:
               help="processes preparing networks while others are timed [cpu backends 1, triton up to 3; 0: inline]")
 @click.option("--metric", type=click.Choice(["latency", "memory"]), default="latency", show_default=True,
               help="memory: peak memory of one inference, no timing (backend cpu or triton; auto: triton with CUDA, else cpu)")
+@ray_option
+@click.option("--workers-per-node", type=int, default=1, show_default=True,
+              help="with --ray: timing workers per node (per GPU on triton), each pinned to its share of the cores")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, anchor: bool,
-            time_limit_s: float | None, build_workers: int | None, metric: str, as_json: bool, **kwargs: Any) -> None:
+            time_limit_s: float | None, build_workers: int | None, metric: str, ray_address: str | None,
+            workers_per_node: int, as_json: bool, **kwargs: Any) -> None:
     """Time randomly sampled architectures into a profile store; re-running resumes."""
     from harness.profile import ProfileConfig, run_profile
 
     cfg = ProfileConfig(n=n, out=out, seed=seed, config=pop_config(kwargs), vary_config=vary_config,
                         repeat_frac=repeat_frac, anchor=anchor, time_limit_s=time_limit_s, build_workers=build_workers)
     if metric == "memory":
+        if ray_address is not None:
+            raise click.ClickException("--ray profiles latency; profile --metric memory runs on this machine")
         _memory_profile(cfg, kwargs, as_json)
         return
-    summary = run_harness(run_profile, cfg, kwargs, "profile", n)
+    if ray_address is not None:
+        summary = _ray_profile(cfg, kwargs, ray_address, workers_per_node)
+    else:
+        summary = run_harness(run_profile, cfg, kwargs, "profile", n)
+    workers = f", {len(summary['workers'])} Ray workers" if "workers" in summary else ""
     harness_report(summary, out, as_json,
                    f"{out}: {summary['samples']} samples ({summary['unique_architectures']} unique), "
-                   f"{summary['repeats']} repeats; throughput {summary['archs_per_hour']:.0f} arch/h this run, "
-                   f"overhead {summary['overhead_frac']:.0%} of wall time")
+                   f"{summary['repeats']} repeats; throughput {summary['archs_per_hour']:.0f} arch/h this run{workers}, "
+                   f"overhead {summary['overhead_frac']:.0%} of " + ("worker " if workers else "") + "wall time")
+
+
+def _ray_profile(cfg: Any, kwargs: dict, address: str, workers_per_node: int) -> dict:
+    """``profile --ray``: the run on a Ray cluster, under a bar with the live workers and the rate."""
+    from tqdm import tqdm
+
+    from harness.profile import ProfileStats
+    from harness.ray_profile import RayOptions, run_ray_profile
+
+    opts = RayOptions(address=address, workers_per_node=workers_per_node)
+    stats = ProfileStats()
+    with tqdm(total=cfg.n, desc="profile ray", unit="arch", file=sys.stderr, disable=None) as bar:
+        def progress(p) -> None:
+            nf = stats.live_noise()
+            noise = f", noise {nf['median']:.1%}/{nf['p90']:.1%} (n={nf['n']})" if nf["n"] else ""
+            bar.set_postfix_str(f"{p.workers} workers, {p.archs_per_hour:,.0f} arch/h{noise}", refresh=False)
+            bar.update(p.done - bar.n)
+
+        return run_ray_profile(cfg, *pop_timer_args(kwargs), opts, progress, stats)
 
 
 def _memory_profile(cfg: Any, kwargs: dict, as_json: bool) -> None:
@@ -438,10 +473,12 @@ metric_option = click.option("--metric", type=click.Choice(["latency", "memory",
               help="hold out architectures, or whole network configs")
 @labels_option
 @metric_option
+@click.option("--device", default=None, metavar="ID",
+              help="the device to train on when the profiles hold several (its id or device name from `info`)")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_train, split, labels, metric,
-                        as_json) -> None:
+                        device, as_json) -> None:
     """Train the GNN predictor of a metric (and its baseline: op counts, or parameter/activation
     counts for memory) on profile stores."""
     from gnnlat.checkpoint import save_predictor
@@ -450,7 +487,7 @@ def train_predictor_cmd(profiles, out, backend, epochs, seed, val_frac, max_trai
     changes = {"epochs": epochs} if epochs is not None else {}
     cfg = PredictorConfig(seed=seed, val_frac=val_frac, max_train=max_train, split=split, **changes)
     predictor, metrics, records = train_on_profiles(profiles, cfg, backend, labels, progress=not as_json,
-                                                    metric=metric)
+                                                    metric=metric, device=device)
     save_predictor(predictor, out)
     payload = {"out": out, "records": len(records), "labels": records[0].label, "metric": metric,
                "unit": predictor.unit, **metrics}
@@ -700,7 +737,7 @@ def given(**options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
-dataset_option = click.option("--dataset", type=click.Choice(["digits", "cifar10"]),
+dataset_option = click.option("--dataset", type=click.Choice(list(DATASETS)),
                               default=default(SearchConfig, "dataset"), show_default=True)
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                                help="cifar10 python batches (data_batch_1..5, test_batch)")
@@ -818,11 +855,16 @@ def parse_floats(text: str, name: str) -> list[float]:
               metavar="FILE|NAME", help="the memory predictor of the memory term")
 @lat_ref_option
 @deploy_options
+@ray_option
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="retrain DARTS V2, all_skip, pools_only and latency-matched random cells with the same seeds")
+@click.option("--random-cells", type=click.IntRange(min=1), default=BaselineConfig.random_cells, show_default=True,
+              help="random cells within 5%% of λ=0.2's predicted latency, screened for the random baseline")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, cost_plot,
-          lam_memory,
-          memory_predictor_path, lat_ref, device, as_json, **kwargs) -> None:
+          lam_memory, memory_predictor_path, lat_ref, device, ray_address, baselines, random_cells, as_json,
+          **kwargs) -> None:
     """Search and retrain for each λ and seed; table of latency and accuracy, Pareto plot. Resumable."""
     from gnnlat.plots import plot_pareto, plot_two_costs
     from workflows.sweep import run_sweep
@@ -833,12 +875,13 @@ def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, 
     cfg = SweepConfig(lams=parse_floats(lams, "--lam"), seeds=seeds, deploy=deploy, backend=check.backend,
                       out_dir=out_dir, search=replace(SearchConfig(), lat_ref=lat_ref, lam_memory=lam_memory, **shared,
                                                       **given(epochs=epochs)),
-                      train=replace(TrainConfig(), **shared, **given(epochs=train_epochs)))
+                      train=replace(TrainConfig(), **shared, **given(epochs=train_epochs)),
+                      baselines=BaselineConfig(random_cells=random_cells) if baselines else None)
     memory_predictor = load_memory_predictor(memory_predictor_path) if cfg.search.uses_memory else None
     with progress_bar("sweep") as progress:
-        result = run_sweep(cfg, predictor, progress, memory_predictor)
+        result = run_sweep(cfg, predictor, progress, memory_predictor, ray_address)
     if plot:
-        plot_pareto(result.summary, result.runs, plot)
+        plot_pareto(result.summary, result.runs, plot, result.baseline_summary)
     if cost_plot:
         plot_two_costs(result.runs, cost_plot)
     lines = [f"λ_mem {lam_memory:g} in every run",
@@ -849,9 +892,13 @@ def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, 
         mem = f"{s['peak_memory_mb']:.3f} ± {s['peak_memory_mb_std']:.3f}" if "peak_memory_mb" in s else "n/a"
         lines.append(f"| {s['lam']:g} | {s['measured_ms']:.3f} ± {s['measured_ms_std']:.3f} | {rel} | {mem} | "
                      f"{100 * s['test_acc']:.2f} ± {100 * s['test_acc_std']:.2f} % | {s['seeds']} |")
-    lines.append(f"latency: all {len(result.runs)} genotypes re-timed together in interleaved rounds ({check.backend}); "
+    for b in result.baseline_summary:
+        lines.append(f"| {b['baseline']} | {b['measured_ms']:.3f} ± {b['measured_ms_std']:.3f} | | | "
+                     f"{100 * b['test_acc']:.2f} ± {100 * b['test_acc_std']:.2f} % | {b['seeds']} |")
+    lines.append(f"latency: all {len(result.runs) + len(result.baselines)} genotypes re-timed together in interleaved rounds ({check.backend}); "
                  f"LAT_ref {result.lat_ref_ms:.4g} ms ({lat_ref})")
-    emit(as_json, {"summary": result.summary, "runs": result.runs, "deploy_config": deploy.to_dict(),
+    emit(as_json, {"summary": result.summary, "runs": result.runs, "baseline_summary": result.baseline_summary,
+                   "baselines": result.baselines, "deploy_config": deploy.to_dict(),
                    "backend": check.backend, "lat_ref": lat_ref, "lat_ref_ms": result.lat_ref_ms,
                    "lam_memory": lam_memory}, "\n".join(lines))
 

@@ -31,8 +31,7 @@ def run_one(lam: float, seed: int, search: SearchConfig, train: TrainConfig, lat
     """One (λ, seed) cell of the sweep; finished cells are read back, interrupted ones resume.
     With a memory term (``search.lam_memory``; ``memory_fn`` predicts MB) the cell's directory
     names λ_mem too, and the row carries ``lam_memory`` and ``predicted_mb``."""
-    mem = f"_mem{search.lam_memory:g}" if search.uses_memory else ""
-    run_dir = out_dir / f"lam{lam:g}{mem}_seed{seed}"
+    run_dir = cell_dir(out_dir, lam, seed, search)
     done = run_dir / "result.json"
     cfg = replace(search, lam=lam, seed=seed, out_dir=str(run_dir))
     settings = _settings(cfg, replace(train, seed=seed))
@@ -51,6 +50,13 @@ def run_one(lam: float, seed: int, search: SearchConfig, train: TrainConfig, lat
         row[f"lam_{term['name']}"], row[f"predicted_{term['unit'].lower()}"] = term["lam"], term["predicted"]
     done.write_text(json.dumps(row))
     return row
+
+
+def cell_dir(out_dir: Path, lam: float, seed: int, search: SearchConfig) -> Path:
+    """The directory of one (λ, seed) cell (its λ_mem too, with a memory term): ``result.json`` there
+    marks it finished, for any runner (a Ray driver reads and writes it too)."""
+    mem = f"_mem{search.lam_memory:g}" if search.uses_memory else ""
+    return out_dir / f"lam{lam:g}{mem}_seed{seed}"
 
 
 def _settings(search: SearchConfig, train: TrainConfig) -> dict[str, Any]:
@@ -77,12 +83,12 @@ def _check_cached(row: dict[str, Any], settings: dict[str, Any], lat_ref: float 
 
 def remeasure_together(rows: list[dict[str, Any]], measure_many: MeasureManyFn) -> list[dict[str, Any]]:
     """Re-time every run's genotype in shared interleaved rounds, so latencies compared across λ
-    come from one machine state; the latency taken right after each run is kept as
-    ``measured_ms_run``."""
+    come from one machine state; the latency taken right after each run (baselines have none) is
+    kept as ``measured_ms_run``."""
     genotypes = [Genotype.from_dict(r["genotype"]) for r in rows]
     measured = measure_many(genotypes)
-    return [{**r, "measured_ms_run": r.get("measured_ms_run", r["measured_ms"]), "measured_ms": m}
-            for r, m in zip(rows, measured)]
+    return [{**r, **({"measured_ms_run": r.get("measured_ms_run", r["measured_ms"])} if "measured_ms" in r else {}),
+             "measured_ms": m} for r, m in zip(rows, measured)]
 
 
 def summarize_sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -291,15 +291,17 @@ def default_batch_archs(backend: str) -> int:
     return GPU_BATCH_ARCHS if backend in PREFETCH_BACKENDS else 4
 
 
-def default_build_workers(backend: str, threads: int = 1) -> int:
-    """Worker processes preparing networks for ``backend``. A GPU timing keeps one host core busy
-    and leaves the others idle, so triton gets several. On the CPU backends one worker builds and
-    exports on a core the timing does not use: preparing costs more than timing, and the
+def default_build_workers(backend: str, threads: int = 1, cores: int | None = None) -> int:
+    """Worker processes preparing networks for ``backend`` on ``cores`` cores (default: the
+    machine's; a Ray timing worker passes the cores it is pinned to). A GPU timing keeps one host
+    core busy and leaves the others idle, so triton gets several. On the CPU backends one worker
+    builds and exports on a core the timing does not use: preparing costs more than timing, and the
     scheduler's agreement rule catches what the worker does to the timings. When the timing's
     threads take every core, a worker would run inside the timed windows: none then."""
+    cores = cores or os.cpu_count() or 1
     if backend not in PREFETCH_BACKENDS:
-        return 1 if (os.cpu_count() or 1) > threads else 0
-    return max(1, min(MAX_BUILD_WORKERS, (os.cpu_count() or 2) - 1))
+        return 1 if cores > threads else 0
+    return max(1, min(MAX_BUILD_WORKERS, max(cores, 2) - 1))
 
 
 class NetworkBuilder:
@@ -385,6 +387,18 @@ def time_into_store(store: ProfileStore, timer: Timer, fp: dict, jobs: list[tupl
     built networks of the jobs, then the anchor's (e.g. prefetched by a :class:`NetworkBuilder`);
     by default they are built here, right before they are timed.
     """
+    samples = time_batch(timer, fp, jobs, stats, anchor, networks)
+    t1 = time.perf_counter()
+    store.add(samples)
+    stats.store_s += time.perf_counter() - t1
+    return samples
+
+
+def time_batch(timer: Timer, fp: dict, jobs: list[tuple[str, dict, str]], stats: ProfileStats,
+               anchor: tuple[str, dict] | None = None, networks: Callable[[], list[Network]] | None = None,
+               extra: dict | None = None) -> list[Sample]:
+    """:func:`time_into_store` without the store: the batch's samples (each with ``extra`` too), for
+    a caller that stores them elsewhere (a Ray timing worker hands them to its driver)."""
     t0 = time.perf_counter()
     specs = [(g, c) for g, c, _ in jobs] + ([anchor] if anchor else [])
     nets = networks() if networks else [build_network(g, c) for g, c in specs]
@@ -392,14 +406,10 @@ def time_into_store(store: ProfileStore, timer: Timer, fp: dict, jobs: list[tupl
     phases = PhaseTimes()
     timings = timer.time_many(nets, phases)
     del nets
-    t1 = time.perf_counter()
-    extra = {}
+    extra = dict(extra or {})
     if anchor:
-        extra = {"anchor_ms": timings[-1].latency_ms, "anchor_key": arch_key(*anchor),
-                 "batch": uuid.uuid4().hex[:12]}
+        extra.update(anchor_ms=timings[-1].latency_ms, anchor_key=arch_key(*anchor), batch=uuid.uuid4().hex[:12])
     samples = [to_sample(g, c, t, timer, fp, kind, extra) for (g, c, kind), t in zip(jobs, timings)]
-    store.add(samples)
-    stats.store_s += time.perf_counter() - t1
     stats.timed += len(jobs)
     stats.timed_s += timed_window_s(timings[:len(jobs)])
     stats.anchor_s += timed_window_s(timings[len(jobs):])

@@ -111,9 +111,12 @@ class StreamTimer:
     """Times jobs from an iterator with the round scheduler and hands each finished one to
     ``on_done(job, Timing, verdict, extra)``; adds where the time went to ``stats``."""
 
-    def __init__(self, timer: Timer, schedule: ScheduleConfig, stats: ProfileStats, workers: int):
+    def __init__(self, timer: Timer, schedule: ScheduleConfig, stats: ProfileStats, workers: int,
+                 preparer: Preparer | None = None):
         self.timer, self.schedule, self.stats = timer, schedule, stats
-        self.preparer = Preparer(timer, workers)
+        # A caller's preparer outlives this run (its process is spawned once, not per run); ours closes with it.
+        self._owns_preparer = preparer is None
+        self.preparer = preparer if preparer is not None else Preparer(timer, workers)
 
     def _flight(self, job: object, payload: object, anchor: bool = False) -> Flight:
         t0 = time.perf_counter()
@@ -171,7 +174,8 @@ class StreamTimer:
         try:
             RoundScheduler(self.schedule).run(refill, finished, anchor_flight)
         finally:
-            self.preparer.close()
+            if self._owns_preparer:
+                self.preparer.close()
 
 
 def timing_of(f: Flight, v: Verdict) -> Timing:

@@ -337,16 +337,21 @@ class OnnxRuntimeTimer(Timer):
 
     backend = "onnxruntime"
 
-    def __init__(self, threads: int = 1, settings: TimerSettings = TimerSettings(), opset: int = ONNX_OPSET):
+    def __init__(self, threads: int = 1, settings: TimerSettings = TimerSettings(), opset: int = ONNX_OPSET,
+                 spinning: bool = True):
         super().__init__(threads, settings)
         self.opset = opset
+        # ONNX Runtime's idle threads spin by default: fine alone on a machine, stolen time from
+        # a neighbouring timer when several share a node (``harness.ray_worker`` turns it off).
+        self.spinning = spinning
         try:
             import onnxruntime  # noqa: F401
         except ImportError as exc:  # pragma: no cover - onnxruntime is a dependency
             raise TimerError(f"onnxruntime is not installed: {exc}") from None
 
     def _fingerprint_extra(self) -> dict:
-        return {"opset": self.opset}
+        # Spinning changes a multi-threaded latency; recorded only when off, so existing device ids hold.
+        return {"opset": self.opset, **({} if self.spinning else {"spinning": False})}
 
     def session(self, network: Network):
         return self.session_from_bytes(onnx_bytes(network, self.opset))
@@ -361,6 +366,9 @@ class OnnxRuntimeTimer(Timer):
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        if not self.spinning:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         return ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
 
     def prepare(self, network: Network) -> Callable[[], object]:

@@ -191,6 +191,25 @@ def load_profiles(paths: Sequence[str | Path], backend: str | None = None, label
     return records
 
 
+def one_device(records: list[Record], device: str | None = None) -> list[Record]:
+    """The records of one device: a predictor learns one machine, so several devices in the
+    profiles (a heterogeneous Ray cluster, say) are refused unless ``device`` picks one: a
+    fingerprint id, a unique prefix of one, or a device name held by a single id."""
+    ids: dict[str, tuple[str, int]] = {}
+    for r in records:
+        name, n = ids.get(r.fingerprint_id, (str(r.fingerprint.get("device", "unknown")), 0))
+        ids[r.fingerprint_id] = (name, n + 1)
+    listing = ", ".join(f"{fp} {name} ({n} samples)" for fp, (name, n) in sorted(ids.items()))
+    if device is None:
+        if len(ids) > 1:
+            raise ProfileError(f"profiles mix {len(ids)} devices ({listing}): choose one with --device ID")
+        return records
+    chosen = [fp for fp in ids if fp.startswith(device)] or [fp for fp, (name, _) in ids.items() if name == device]
+    if len(chosen) != 1:
+        raise ProfileError(f"--device {device!r} matches {len(chosen)} of the devices ({listing}); give its id")
+    return [r for r in records if r.fingerprint_id == chosen[0]]
+
+
 NOISE_WARN = 0.02  # a median repeat difference above this makes labels unreliable at ±10% targets
 
 
