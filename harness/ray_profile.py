@@ -24,7 +24,7 @@ from harness.profile import (PREFETCH_BACKENDS, ProfileConfig, ProfileConfigErro
 from harness.ray_cluster import NodeInfo, RayClusterError, alive_nodes, connected, node_alive
 from harness.ray_worker import ChunkResult, Job, ProfileWorker, WorkerSpec
 from harness.store import ProfileStore, Sample, arch_key, fingerprint_id
-from harness.timers import TimerSettings
+from harness.timers import TimerSettings, default_settings
 
 MAX_OUTSTANDING = 2  # chunks queued per worker: the next one starts the moment the last returns
 
@@ -293,66 +293,88 @@ def run_ray_profile(cfg: ProfileConfig, backend: str, threads: int, settings: Ti
     summary of the local profiler, plus the workers (node, cores, device) and their time accounting."""
     stats = stats or ProfileStats()
     with connected(opts.address) as ray:
+        if backend == "auto" and cluster_backend(ray, backend) == "triton" and settings == TimerSettings():
+            settings = default_settings("triton")  # the CPU defaults came from a driver without a GPU
         backend = cluster_backend(ray, backend)
         spec = WorkerSpec(backend=backend, threads=threads, settings=settings, schedule=cfg.schedule,
                           anchor=anchor_job(cfg.config) if cfg.anchor else None, build_workers=cfg.build_workers)
         pool = _Pool(ray, spec, opts)
         try:
-            summary = _drive(ray, cfg, pool, _Plan(cfg, backend), opts, progress, stats)
+            with ProfileStore(cfg.out) as store:
+                return _Driver(cfg, opts, pool, _Plan(cfg, backend), store, stats).run(progress)
         finally:
             pool.close()
-    return summary
 
 
-def _drive(ray, cfg: ProfileConfig, pool: _Pool, plan: _Plan, opts: RayOptions,
-           progress: Callable[[RayProgress], None] | None, stats: ProfileStats) -> dict:
-    work, t_start = ProfileStats(), time.perf_counter()
-    seen: dict[str, dict] = {}
+@dataclass
+class _Driver:
+    """The driver's loop: hand chunks to idle workers, store what comes back, re-queue what a dead
+    worker took. The store is written here and nowhere else."""
 
-    def report() -> None:
-        if progress:
-            elapsed = time.perf_counter() - t_start
-            progress(RayProgress(len(plan.done), cfg.n, len(pool.live()),
-                                 3600 * stats.timed / elapsed if elapsed > 0 else 0.0))
+    cfg: ProfileConfig
+    opts: RayOptions
+    pool: _Pool
+    plan: _Plan
+    store: ProfileStore
+    stats: ProfileStats  # the run's: rate and live noise floor
+    work: ProfileStats = field(default_factory=ProfileStats)  # the workers' time accounting, summed
+    seen: dict[str, dict] = field(default_factory=dict)  # every worker that started: node, cores, device
+    t_start: float = field(default_factory=time.perf_counter)
 
-    with ProfileStore(cfg.out) as store:
-        while pool.pending() or pool.idle():
-            if not out_of_time(t_start, cfg.time_limit_s) or not stats.timed:
-                for slot in pool.idle():
-                    jobs = plan.chunk(slot.fp_id, opts.chunk)
-                    if jobs:
-                        pool.submit(slot, jobs)
-            if not pool.pending():
+    def run(self, progress: Callable[[RayProgress], None] | None) -> dict:
+        while self.pool.pending() or self.pool.idle():
+            self._assign()
+            if not self.pool.pending():
                 break
-            events = pool.wait(timeout_s=5.0)
-            if not events and not pool.live() and time.perf_counter() - t_start > opts.start_timeout_s:
-                raise RayClusterError(f"no timing worker started within {opts.start_timeout_s:.0f} s: is the "
+            events = self.pool.wait(timeout_s=5.0)
+            if not events and not self.pool.live() and time.perf_counter() - self.t_start > self.opts.start_timeout_s:
+                raise RayClusterError(f"no timing worker started within {self.opts.start_timeout_s:.0f} s: is the "
                                       "cluster busy (its CPUs or GPUs held by other work)?")
-            for kind, slot, payload in events:
-                if kind == "ready" and slot.info is not None:
-                    plan.add_device(store, slot.fp_id)
-                    seen[f"{slot.info['node_id']}/{slot.slot}"] = {**slot.info, "fingerprint_id": slot.fp_id}
-                elif kind == "result":
-                    store.add(payload.samples)
-                    plan.stored(payload.samples, stats)
-                    stats.timed += len(payload.samples)
-                    add_stats(work, payload.stats)
-                elif kind == "lost":
-                    actor, fp_id, jobs = payload
-                    plan.lost(jobs, fp_id)
-                    pool.replace(slot, actor)
-                elif kind == "gone":
-                    pool.replace(slot, payload)
-            if not pool.live() and not pool.pending() and len(plan.done) < cfg.n:
+            for event in events:
+                self._handle(*event)
+            if not self.pool.live() and not self.pool.pending() and len(self.plan.done) < self.cfg.n:
                 raise RayClusterError("every timing worker died; the stored samples are kept: re-run the same "
                                       "command to resume")
-            report()
-        summary = store.summary()
-    stats.wall_s += time.perf_counter() - t_start
-    # Wall time per architecture and the share outside timed runs are per worker-second (the
-    # driver's wall time holds several workers' time); the rate is the driver's, all workers together.
-    per_worker = {k: v for k, v in work.report().items() if k in ("overhead_frac", "time_per_arch_ms")}
-    summary.update({**stats.report(), **per_worker}, workers=list(seen.values()), requeued=plan.requeued_total,
-                   replaced=sum(s.restarts for s in pool.slots),
-                   fingerprint_ids=sorted(plan.primaries), time_limit_reached=out_of_time(t_start, cfg.time_limit_s))
-    return summary
+            if progress:
+                elapsed = time.perf_counter() - self.t_start
+                progress(RayProgress(len(self.plan.done), self.cfg.n, len(self.pool.live()),
+                                     3600 * self.stats.timed / elapsed if elapsed > 0 else 0.0))
+        return self._summary()
+
+    def _assign(self) -> None:
+        """A chunk for every idle worker, until the time limit (one architecture at least per run)."""
+        if out_of_time(self.t_start, self.cfg.time_limit_s) and self.stats.timed:
+            return
+        for slot in self.pool.idle():
+            jobs = self.plan.chunk(slot.fp_id, self.opts.chunk)
+            if jobs:
+                self.pool.submit(slot, jobs)
+
+    def _handle(self, kind: str, slot: _Slot, payload: object) -> None:
+        if kind == "ready" and slot.info is not None:
+            self.plan.add_device(self.store, slot.fp_id)
+            self.seen[f"{slot.info['node_id']}/{slot.slot}"] = {**slot.info, "fingerprint_id": slot.fp_id}
+        elif kind == "result":
+            self.store.add(payload.samples)  # one transaction per chunk: a killed driver loses only those in flight
+            self.plan.stored(payload.samples, self.stats)
+            self.stats.timed += len(payload.samples)
+            add_stats(self.work, payload.stats)
+        elif kind == "lost":
+            actor, fp_id, jobs = payload
+            self.plan.lost(jobs, fp_id)
+            self.pool.replace(slot, actor)
+        elif kind == "gone":
+            self.pool.replace(slot, payload)
+
+    def _summary(self) -> dict:
+        """The local profiler's summary; time per architecture and the share outside timed runs are
+        per worker-second (the driver's wall time holds several workers' time), the rate is the
+        driver's, all workers together."""
+        summary = self.store.summary()
+        self.stats.wall_s += time.perf_counter() - self.t_start
+        per_worker = {k: v for k, v in self.work.report().items() if k in ("overhead_frac", "time_per_arch_ms")}
+        summary.update({**self.stats.report(), **per_worker}, workers=list(self.seen.values()),
+                       requeued=self.plan.requeued_total, replaced=sum(s.restarts for s in self.pool.slots),
+                       fingerprint_ids=sorted(self.plan.primaries),
+                       time_limit_reached=out_of_time(self.t_start, self.cfg.time_limit_s))
+        return summary

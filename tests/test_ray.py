@@ -59,7 +59,8 @@ def test_two_workers_profile_the_same_architectures_as_a_local_run(ray, tmp_path
     assert summary["samples"] == len(keys) == len(set(keys)) == 10 and summary["repeats"] >= 1
     assert sorted(keys) == _local_keys(tmp_path, 10)
     workers = summary["workers"]
-    assert len(workers) == 2 and sorted(c for w in workers for c in w["cores"]) == [0, 1]  # one core each
+    a, b = (set(w["cores"]) for w in workers)
+    assert a and b and not a & b and a | b <= os.sched_getaffinity(0)  # each pinned to cores of its own
     assert seen[-1].done == 10 and max(p.workers for p in seen) == 2
     with ProfileStore(out, create=False) as s:
         samples = s.samples(kind=None)
