@@ -1,7 +1,11 @@
 """Datasets for search and retraining, as in-memory train/val/test TensorDatasets.
 
-Two sources:
+Three sources:
 
+* ``cluttered`` (the default): the proxy task of :mod:`gnnlat.cluttered`, digits on a 16×16
+  canvas among fragments of other digits, where the cell's operations decide accuracy. Its data
+  are fixed (they do not depend on a run's seed), so every cell and seed is scored on the same
+  test images; pixels are standardised with the train split's mean and std.
 * ``digits``: scikit-learn's 8×8 grey handwritten digits (1797 images, ships with sklearn).
   Pixels are scaled to [0, 1] and standardised with the train split's mean and std; a seeded,
   stratified 60/20/20 split keeps train/val/test disjoint.
@@ -21,9 +25,11 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from gnnlat.cluttered import ClutterConfig, render_cluttered
 from gnnlat.errors import GnnlatError
 
-DATASETS: tuple[str, ...] = ("digits", "cifar10")
+DATASETS: tuple[str, ...] = ("cluttered", "digits", "cifar10")
+DEFAULT_DATASET = "cluttered"
 
 CIFAR10_MEAN = (0.49139968, 0.48215827, 0.44653124)
 CIFAR10_STD = (0.24703233, 0.24348505, 0.26158768)
@@ -52,6 +58,8 @@ class DatasetSplits:
 
 def load_dataset(name: str, data_dir: str | None = None, seed: int = 0) -> DatasetSplits:
     """Load ``name`` (one of :data:`DATASETS`); ``seed`` fixes the split."""
+    if name == "cluttered":
+        return load_cluttered(ClutterConfig())
     if name == "digits":
         return _load_digits(seed)
     if name == "cifar10":
@@ -74,6 +82,23 @@ def _load_digits(seed: int) -> DatasetSplits:
     y = torch.from_numpy(labels)
     return DatasetSplits("digits", _subset(x, y, train_idx), _subset(x, y, val_idx),
                          _subset(x, y, test_idx), in_channels=1, resolution=8, classes=10)
+
+
+# ---- cluttered digits (gnnlat.cluttered) ------------------------------------------------
+def load_cluttered(cfg: ClutterConfig) -> DatasetSplits:
+    """The cluttered-digits proxy: each split rendered from its own pool of source digits (the
+    digits split 60/20/20 as above, with the config's seed)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = bunch.images.astype(np.float32) / 16.0
+    labels = bunch.target.astype(np.int64)
+    pools = _stratified_split(labels, DIGITS_FRACTIONS, cfg.seed)
+    splits = render_cluttered(images, labels, pools, (cfg.train, cfg.val, cfg.test), cfg)
+    mean, std = splits[0].images.mean(), splits[0].images.std()  # train statistics only
+    parts = [TensorDataset(torch.from_numpy((s.images - mean) / std).unsqueeze(1), torch.from_numpy(s.labels))
+             for s in splits]
+    return DatasetSplits("cluttered", *parts, in_channels=1, resolution=cfg.canvas, classes=10)
 
 
 # ---- cifar10 -----------------------------------------------------------------------------

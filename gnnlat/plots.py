@@ -31,9 +31,18 @@ def save_figure(fig, ax, xlabel: str, ylabel: str, path: str) -> None:
     plt.close(fig)
 
 
-def plot_pareto(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], path: str) -> None:
-    """Measured latency vs test accuracy: every run, the per-λ means, and their Pareto front."""
+def plot_pareto(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], path: str,
+                baselines: Sequence[dict[str, Any]] = ()) -> None:
+    """Measured latency vs test accuracy: every run, the per-λ means, their Pareto front, and the
+    sweep's baseline cells (mean ± std over the same seeds)."""
     fig, ax = new_figure((6, 4.2))
+    if baselines:
+        ax.errorbar([b["measured_ms"] for b in baselines], [100 * b["test_acc"] for b in baselines],
+                    xerr=[b["measured_ms_std"] for b in baselines], yerr=[100 * b["test_acc_std"] for b in baselines],
+                    fmt="s", color="tab:green", label="baselines")
+        for b in baselines:
+            ax.annotate(b["baseline"], (b["measured_ms"], 100 * b["test_acc"]), textcoords="offset points",
+                        xytext=(5, -10), fontsize=7)
     ax.scatter([r["measured_ms"] for r in rows], [100 * r["test_acc"] for r in rows], s=14, alpha=0.4,
                color="tab:gray", label="runs")
     ax.errorbar([s["measured_ms"] for s in summary], [100 * s["test_acc"] for s in summary],

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 from gnnlat.genotype import Genotype, GenotypeError, load_genotype
+from gnnlat.reference_cells import REFERENCE_CELLS
 
 
 def _load() -> dict[str, Genotype]:
@@ -24,17 +25,20 @@ NASNET = _CELLS["NASNet"]
 AMOEBANET = _CELLS["AmoebaNet"]
 
 PUBLISHED: dict[str, Genotype] = {**_CELLS, "DARTS": DARTS_V2}
+# Every cell a command accepts by name: the published ones and the reference cells.
+NAMED_CELLS: dict[str, Genotype] = {**PUBLISHED, **REFERENCE_CELLS}
 
 
 def load_genotype_or_name(source: str) -> Genotype:
-    """A genotype from a file or text (:func:`gnnlat.genotype.load_genotype`), or a published
-    cell by name, case-insensitive (``darts_v2``): an existing file of that name wins."""
-    by_name = {name.lower(): cell for name, cell in PUBLISHED.items()}
+    """A genotype from a file or text (:func:`gnnlat.genotype.load_genotype`), or a cell of
+    :data:`NAMED_CELLS` by name, case-insensitive (``darts_v2``, ``all_skip``): an existing file of
+    that name wins."""
+    by_name = {name.lower(): cell for name, cell in NAMED_CELLS.items()}
     if isinstance(source, str) and source.strip().lower() in by_name and not Path(source).is_file():
         return by_name[source.strip().lower()]
     try:
         return load_genotype(source)
     except GenotypeError as exc:
         if str(exc).startswith("no such genotype file"):
-            raise GenotypeError(f"{exc} (nor a published cell: {', '.join(sorted(by_name))})") from None
+            raise GenotypeError(f"{exc} (nor a named cell: {', '.join(sorted(by_name))})") from None
         raise

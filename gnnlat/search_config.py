@@ -18,8 +18,8 @@ class SearchError(GnnlatError, ValueError):
 class SearchConfig(RunConfig):
     """Everything that defines a search run (the shared fields: :class:`~gnnlat.steps.RunConfig`).
 
-    The defaults are a proxy search on digits (8×8): a C=8, 5-cell supernet for 10 epochs, a few
-    minutes on one core. ``skip_cap`` caps skip_connect in the derived normal cell (see :func:`cap_skip_connect`; None disables it). With ``target_ms``
+    The defaults are a proxy search on cluttered digits (16×16, :mod:`gnnlat.cluttered`): a C=8,
+    5-cell supernet for 10 epochs, minutes on 2 cores. ``skip_cap`` caps skip_connect in the derived normal cell (see :func:`cap_skip_connect`; None disables it). With ``target_ms``
     set, λ starts at ``lam`` (clipped into [lam_min, lam_max]) and follows :func:`adapt_lambda`.
     """
 
@@ -29,7 +29,7 @@ class SearchConfig(RunConfig):
     lam_min: float = 1e-3
     lam_max: float = 10.0
     order: int = 1
-    # DARTS uses 3e-4 over ~20k α steps; the digits proxy makes ~90, so α needs a larger rate to
+    # DARTS uses 3e-4 over ~20k α steps; the proxies make ~90-130, so α needs a larger rate to
     # leave uniform as far as a full DARTS search does (measurements in docs/results.md).
     arch_lr: float = 3e-2
     arch_weight_decay: float = 1e-3

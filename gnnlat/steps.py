@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import TensorDataset
 
-from gnnlat.data import DatasetSplits
+from gnnlat.data import DEFAULT_DATASET, DatasetSplits
 from gnnlat.network import NetworkConfig
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -23,17 +23,17 @@ DEVICES = ("auto", "cpu", "cuda")
 class RunConfig:
     """What a search (:class:`~gnnlat.search_config.SearchConfig`) and a retraining
     (:class:`~gnnlat.train.TrainConfig`) share: data, network size, the SGD weight optimiser, the
-    device. Defaults are the search's; DARTS' own values except the smaller digits proxy network."""
+    device. Defaults are the search's; DARTS' own values except the smaller proxy network."""
 
     # data and schedule
-    dataset: str = "digits"
+    dataset: str = DEFAULT_DATASET
     data_dir: str | None = None
     epochs: int = 10
     batch_size: int = 64
     max_batches: int | None = None  # per epoch; for quick tests
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda (auto: CUDA when available)
-    # network size (the digits proxy; DARTS searches C=16, 8 cells)
+    # network size (the proxy; DARTS searches C=16, 8 cells)
     C: int = 8
     layers: int = 5
     # SGD on the weights, cosine-annealed from lr to lr_min

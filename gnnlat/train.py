@@ -29,13 +29,13 @@ class TrainError(GnnlatError, ValueError):
 @dataclass
 class TrainConfig(RunConfig):
     """Retraining settings (the shared fields: :class:`~gnnlat.steps.RunConfig`); the defaults
-    train for about a minute on digits, one core."""
+    train for a few minutes on the cluttered proxy, one core."""
 
     epochs: int = 15
     lr: float = 0.05
     lr_min: float = 0.0
     drop_path_prob: float = 0.1
-    augment: bool | None = None  # None: on for cifar10, off for digits
+    augment: bool | None = None  # None: on for cifar10, off for the digit tasks (not flip-invariant)
 
     def validate(self) -> None:
         check_common(self, TrainError)

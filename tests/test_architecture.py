@@ -16,7 +16,7 @@ ALLOWED = {"gnnlat": set(), "harness": {"gnnlat"}, "workflows": {"gnnlat", "harn
 PREDICTOR_SIDE = ("encoding", "predictor", "checkpoint", "record", "identity", "split", "fit", "learning_curve",
                   "baseline")
 SEARCH_SIDE = {"search", "search_config", "search_checkpoint", "architect", "derive", "lat_ref", "lambda_control",
-               "train", "sweep", "steps"}
+               "train", "sweep", "sweep_baselines", "steps"}
 
 
 def project_imports(path: Path) -> set[str]:

@@ -5,7 +5,7 @@ import pytest
 from tests.cli_helpers import assert_clean_failure, invoke, invoke_json
 
 TINY = ["--C", "4", "--layers", "3", "--resolution", "8"]
-SMALL_SEARCH = ["--epochs", "1", "--C", "4", "--layers", "3", "--batch-size", "32",
+SMALL_SEARCH = ["--dataset", "digits", "--epochs", "1", "--C", "4", "--layers", "3", "--batch-size", "32",
                 "--deploy-C", "4", "--deploy-layers", "3", "--deploy-resolution", "8", "--no-speed-check"]
 
 

@@ -87,7 +87,7 @@ def test_count_baseline_round_trip_and_fit():
 
 
 def tiny_search(tmp_path, name, **kw) -> SearchConfig:
-    return SearchConfig(C=4, layers=3, batch_size=16, epochs=2, max_batches=3, out_dir=str(tmp_path / name), **kw)
+    return SearchConfig(dataset="digits", C=4, layers=3, batch_size=16, epochs=2, max_batches=3, out_dir=str(tmp_path / name), **kw)
 
 
 def test_memory_term_alone_moves_alpha_toward_cheap_memory_ops(tmp_path):

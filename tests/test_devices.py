@@ -17,7 +17,7 @@ from gnnlat.train import TrainConfig, TrainError, train_network
 from tests.cli_helpers import assert_clean_failure, invoke
 
 no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
-QUICK = dict(epochs=2, C=4, layers=3, max_batches=2)
+QUICK = dict(dataset="digits", epochs=2, C=4, layers=3, max_batches=2)
 
 
 def flat_latency(w_normal, w_reduce):

@@ -26,7 +26,7 @@ def cost_latency(w_normal: torch.Tensor, w_reduce: torch.Tensor) -> torch.Tensor
 
 
 def tiny(tmp_path, name: str = "run", **kw) -> SearchConfig:
-    base = dict(C=4, layers=3, batch_size=16, epochs=1, max_batches=2, out_dir=str(tmp_path / name))
+    base = dict(dataset="digits", C=4, layers=3, batch_size=16, epochs=1, max_batches=2, out_dir=str(tmp_path / name))
     base.update(kw)
     return SearchConfig(**base)
 

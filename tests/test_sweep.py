@@ -21,8 +21,8 @@ def measure_by_params(g: Genotype) -> float:
     return 1.0 + sum(op != "skip_connect" for op, _ in g.normal) / 10
 
 
-SEARCH = SearchConfig(C=4, layers=3, batch_size=16, epochs=1, max_batches=2)
-TRAIN = TrainConfig(C=4, layers=3, batch_size=16, epochs=1, max_batches=2)
+SEARCH = SearchConfig(dataset="digits", C=4, layers=3, batch_size=16, epochs=1, max_batches=2)
+TRAIN = TrainConfig(dataset="digits", C=4, layers=3, batch_size=16, epochs=1, max_batches=2)
 
 
 def test_run_one_reuses_only_matching_finished_runs(tmp_path):

@@ -11,7 +11,7 @@ from tests.fake_cifar import write_cifar10
 
 
 def test_train_network_tiny_digits():
-    cfg = TrainConfig(epochs=2, batch_size=32, C=4, layers=3, max_batches=4, seed=0)
+    cfg = TrainConfig(dataset="digits", epochs=2, batch_size=32, C=4, layers=3, max_batches=4, seed=0)
     seen = []
     out = train_network(DARTS_V2, cfg, progress=seen.append)
     assert set(out) >= {"test_acc", "val_acc", "params_m", "epochs", "train_time_s"}
@@ -25,7 +25,7 @@ def test_train_network_tiny_digits():
 
 
 def test_train_network_is_seeded():
-    cfg = TrainConfig(epochs=1, batch_size=32, C=4, layers=3, max_batches=2, seed=3)
+    cfg = TrainConfig(dataset="digits", epochs=1, batch_size=32, C=4, layers=3, max_batches=2, seed=3)
     a, b = train_network(DARTS_V2, cfg), train_network(DARTS_V2, cfg)
     assert (a["test_acc"], a["val_acc"]) == (b["test_acc"], b["val_acc"])
 
@@ -76,4 +76,4 @@ def test_crop_flip_takes_shifted_windows():
 ])
 def test_bad_train_config(kw, match):
     with pytest.raises(TrainError, match=match):
-        train_network(DARTS_V2, TrainConfig(**kw))
+        train_network(DARTS_V2, TrainConfig(dataset="digits", **kw))
