@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import click
 
+from gnnlat.data import DATASETS
 from gnnlat.errors import GnnlatError
 from gnnlat.fit import PredictorConfig
 from gnnlat.published import load_genotype_or_name
@@ -18,6 +19,7 @@ from gnnlat.record import LABELS
 from gnnlat.split import SPLITS
 from gnnlat.search_config import SearchConfig
 from gnnlat.steps import DEVICES
+from gnnlat.sweep_baselines import BaselineConfig, trade_off_verdict
 from gnnlat.train import TrainConfig
 from harness.store import CONFIG_KEYS
 from harness.timers import TimerSettings, TritonTimer
@@ -735,7 +737,7 @@ def given(**options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
 
 
-dataset_option = click.option("--dataset", type=click.Choice(["digits", "cifar10"]),
+dataset_option = click.option("--dataset", type=click.Choice(list(DATASETS)),
                               default=default(SearchConfig, "dataset"), show_default=True)
 data_dir_option = click.option("--data-dir", type=click.Path(file_okay=False), default=None,
                                help="cifar10 python batches (data_batch_1..5, test_batch)")
@@ -854,11 +856,15 @@ def parse_floats(text: str, name: str) -> list[float]:
 @lat_ref_option
 @deploy_options
 @ray_option
+@click.option("--baselines/--no-baselines", default=True, show_default=True,
+              help="retrain DARTS V2, all_skip, pools_only and latency-matched random cells with the same seeds")
+@click.option("--random-cells", type=click.IntRange(min=1), default=BaselineConfig.random_cells, show_default=True,
+              help="random cells within 5%% of λ=0.2's predicted latency, screened for the random baseline")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, cost_plot,
-          lam_memory,
-          memory_predictor_path, lat_ref, device, ray_address, as_json, **kwargs) -> None:
+          lam_memory, memory_predictor_path, lat_ref, device, ray_address, baselines, random_cells, as_json,
+          **kwargs) -> None:
     """Search and retrain for each λ and seed; table of latency and accuracy, Pareto plot. Resumable."""
     from gnnlat.plots import plot_pareto, plot_two_costs
     from workflows.sweep import run_sweep
@@ -869,12 +875,13 @@ def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, 
     cfg = SweepConfig(lams=parse_floats(lams, "--lam"), seeds=seeds, deploy=deploy, backend=check.backend,
                       out_dir=out_dir, search=replace(SearchConfig(), lat_ref=lat_ref, lam_memory=lam_memory, **shared,
                                                       **given(epochs=epochs)),
-                      train=replace(TrainConfig(), **shared, **given(epochs=train_epochs)))
+                      train=replace(TrainConfig(), **shared, **given(epochs=train_epochs)),
+                      baselines=BaselineConfig(random_cells=random_cells) if baselines else None)
     memory_predictor = load_memory_predictor(memory_predictor_path) if cfg.search.uses_memory else None
     with progress_bar("sweep") as progress:
         result = run_sweep(cfg, predictor, progress, memory_predictor, ray_address)
     if plot:
-        plot_pareto(result.summary, result.runs, plot)
+        plot_pareto(result.summary, result.runs, plot, result.baseline_summary)
     if cost_plot:
         plot_two_costs(result.runs, cost_plot)
     lines = [f"λ_mem {lam_memory:g} in every run",
@@ -885,9 +892,15 @@ def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, 
         mem = f"{s['peak_memory_mb']:.3f} ± {s['peak_memory_mb_std']:.3f}" if "peak_memory_mb" in s else "n/a"
         lines.append(f"| {s['lam']:g} | {s['measured_ms']:.3f} ± {s['measured_ms_std']:.3f} | {rel} | {mem} | "
                      f"{100 * s['test_acc']:.2f} ± {100 * s['test_acc_std']:.2f} % | {s['seeds']} |")
-    lines.append(f"latency: all {len(result.runs)} genotypes re-timed together in interleaved rounds ({check.backend}); "
+    for b in result.baseline_summary:
+        lines.append(f"| {b['baseline']} | {b['measured_ms']:.3f} ± {b['measured_ms_std']:.3f} | | | "
+                     f"{100 * b['test_acc']:.2f} ± {100 * b['test_acc_std']:.2f} % | {b['seeds']} |")
+    lines += trade_off_verdict(result.summary, result.baseline_summary)
+    lines.append(f"latency: all {len(result.runs) + len(result.baselines)} genotypes re-timed together in "
+                 f"interleaved rounds ({check.backend}); "
                  f"LAT_ref {result.lat_ref_ms:.4g} ms ({lat_ref})")
-    emit(as_json, {"summary": result.summary, "runs": result.runs, "deploy_config": deploy.to_dict(),
+    emit(as_json, {"summary": result.summary, "runs": result.runs, "baseline_summary": result.baseline_summary,
+                   "baselines": result.baselines, "deploy_config": deploy.to_dict(),
                    "backend": check.backend, "lat_ref": lat_ref, "lat_ref_ms": result.lat_ref_ms,
                    "lam_memory": lam_memory}, "\n".join(lines))
 

@@ -83,12 +83,12 @@ def _check_cached(row: dict[str, Any], settings: dict[str, Any], lat_ref: float 
 
 def remeasure_together(rows: list[dict[str, Any]], measure_many: MeasureManyFn) -> list[dict[str, Any]]:
     """Re-time every run's genotype in shared interleaved rounds, so latencies compared across λ
-    come from one machine state; the latency taken right after each run is kept as
-    ``measured_ms_run``."""
+    come from one machine state; the latency taken right after each run (baselines have none) is
+    kept as ``measured_ms_run``."""
     genotypes = [Genotype.from_dict(r["genotype"]) for r in rows]
     measured = measure_many(genotypes)
-    return [{**r, "measured_ms_run": r.get("measured_ms_run", r["measured_ms"]), "measured_ms": m}
-            for r, m in zip(rows, measured)]
+    return [{**r, **({"measured_ms_run": r.get("measured_ms_run", r["measured_ms"])} if "measured_ms" in r else {}),
+             "measured_ms": m} for r, m in zip(rows, measured)]
 
 
 def summarize_sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

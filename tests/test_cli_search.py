@@ -9,7 +9,7 @@ from harness.store import ProfileStore
 from tests.cli_helpers import FAST, TINY, assert_clean_failure, invoke, invoke_json
 from tests.fake_cifar import write_cifar10
 
-SMALL_SEARCH = ["--epochs", "1", "--C", "4", "--layers", "3", "--batch-size", "32",
+SMALL_SEARCH = ["--dataset", "digits", "--epochs", "1", "--C", "4", "--layers", "3", "--batch-size", "32",
                 "--deploy-C", "4", "--deploy-layers", "3", "--deploy-resolution", "8"]
 
 
@@ -129,6 +129,19 @@ def test_search_warns_for_a_predictor_of_another_device(local, tmp_path):
     assert out["device_match"] is False
 
 
+def test_search_and_train_on_the_default_cluttered_task(local, tmp_path):
+    _, model = local
+    small = [a for a in SMALL_SEARCH if a not in ("--dataset", "digits")]
+    res = invoke_json("search", "--predictor", model, "--out", tmp_path / "s", *small)
+    summary = json.loads((tmp_path / "s" / "summary.json").read_text())
+    assert summary["config"]["dataset"] == "cluttered" and 0 <= res["val_acc"] <= 1
+    # Reference and published cells are accepted by name, so anyone can retrain the baselines.
+    trained = invoke_json("train", "all_skip", "--epochs", "1", "--C", "4", "--layers", "3", "--deploy-C", "4",
+                          "--deploy-layers", "3", "--deploy-resolution", "8")
+    assert 0 <= trained["test_acc"] <= 1 and trained["params_m"] > 0
+    assert_clean_failure(invoke("train", "all_skipp", "--epochs", "1"), "all_skip", "pools_only")
+
+
 def test_search_and_train_on_cifar10_format(local, tmp_path):
     _, model = local
     data = write_cifar10(tmp_path / "cifar-10-batches-py", per_batch=40)
@@ -158,14 +171,21 @@ def test_train_bad_input(tmp_path):
 
 def test_sweep_table_plot_and_resume(local, tmp_path):
     _, model = local
-    args = ["sweep", "--lam", "0,0.5", "--seeds", "1", "--predictor", model, "--epochs", "1", "--train-epochs", "1",
+    args = ["sweep", "--lam", "0,0.2", "--seeds", "1", "--predictor", model, "--epochs", "1", "--train-epochs", "1",
+            "--dataset", "digits", "--random-cells", "2",
             "--C", "4", "--layers", "3", "--out", tmp_path / "sw", "--deploy-C", "4", "--deploy-layers", "3", "--deploy-resolution", "8"]
     res = invoke_json(*args, "--plot", tmp_path / "p.png")
-    assert [s["lam"] for s in res["summary"]] == [0.0, 0.5]
+    assert [s["lam"] for s in res["summary"]] == [0.0, 0.2]
+    # The baselines: the fixed cells and the best of 2 random cells matched to λ=0.2's predicted latency.
+    assert [b["baseline"] for b in res["baseline_summary"]] == ["DARTS_V2", "all_skip", "pools_only", "random_matched"]
+    screened = [b for b in res["baselines"] if b["baseline"].startswith("random")]
+    assert len(screened) == 2 and all(b["measured_ms"] > 0 for b in res["baselines"])
+    target = res["runs"][1]["predicted_ms"]
+    assert all(abs(b["predicted_ms"] / target - 1) <= 0.05 for b in screened)
     assert (tmp_path / "p.png").stat().st_size > 1000
     again = invoke_json(*args)  # every cell finished: read back, not recomputed (but re-timed together)
     drop = lambda rows: [{k: v for k, v in r.items() if k != "measured_ms"} for r in rows]  # noqa: E731
-    assert drop(again["runs"]) == drop(res["runs"])
+    assert drop(again["runs"]) == drop(res["runs"]) and drop(again["baselines"]) == drop(res["baselines"])
     # The table is built from the latencies re-timed together (one seed per λ: the run's own value).
     assert [s["measured_ms"] for s in again["summary"]] == pytest.approx([r["measured_ms"] for r in again["runs"]])
     assert res["lat_ref"] == "cells" and res["lat_ref_ms"] == pytest.approx(res["runs"][1]["lat_ref_ms"])

@@ -14,6 +14,7 @@ from gnnlat.lat_ref import reference_latency
 from gnnlat.network import NetworkConfig
 from gnnlat.predictor import LatencyPredictor
 from gnnlat.search_config import SearchConfig
+from gnnlat.sweep_baselines import BaselineConfig, run_baselines, summarize_baselines
 from gnnlat.sweep import SweepError, remeasure_together, run_one, summarize_sweep
 from gnnlat.train import TrainConfig
 from workflows.measure import MeasureConfig, measure_latency, measure_peak_memory, measure_together
@@ -32,6 +33,7 @@ class SweepConfig:
     backend: str = "auto"
     out_dir: str = "runs/sweep"
     measure: MeasureConfig = field(default_factory=MeasureConfig)  # how hard each run's latency is measured
+    baselines: BaselineConfig | None = field(default_factory=BaselineConfig)  # None: searches only
 
     def validate(self) -> None:
         if not self.lams or self.seeds < 1:
@@ -48,6 +50,8 @@ class SweepResult:
     summary: list[dict[str, Any]]
     runs: list[dict[str, Any]]
     lat_ref_ms: float
+    baseline_summary: list[dict[str, Any]] = field(default_factory=list)
+    baselines: list[dict[str, Any]] = field(default_factory=list)  # every baseline run, screening included
 
 
 @dataclass(frozen=True)
@@ -95,12 +99,17 @@ def run_sweep(cfg: SweepConfig, predictor: LatencyPredictor,
             rows.append(cell(lam, seed))
     if progress:
         progress(len(jobs), len(jobs))
-    rows = remeasure_together(rows, lambda gs: [t["latency_ms"] for t in measure_together(
+    base_rows = (run_baselines(rows, cfg.seeds, cfg.train, lambda gs: predictor.predict(gs, cfg.deploy), Path(cfg.out_dir),
+                               cfg.baselines) if cfg.baselines else [])
+    timed = remeasure_together(rows + base_rows, lambda gs: [t["latency_ms"] for t in measure_together(
         gs, cfg.deploy, cfg.backend, predictor.threads)])
     mem_backend = memory_predictor.backend if memory_predictor is not None else cfg.backend
-    rows = [{**r, "peak_memory_mb": measure_peak_memory(Genotype.from_dict(r["genotype"]), cfg.deploy, mem_backend or "cpu",
-                                                        predictor.threads)["peak_memory_mb"]} for r in rows]
-    return SweepResult(with_lam0_comparison(summarize_sweep(rows)), rows, lat_ref_ms)
+    timed = [{**r, "peak_memory_mb": measure_peak_memory(Genotype.from_dict(r["genotype"]), cfg.deploy,
+                                                         mem_backend or "cpu", predictor.threads)["peak_memory_mb"]}
+             for r in timed]
+    rows, base_rows = timed[:len(rows)], timed[len(rows):]
+    return SweepResult(with_lam0_comparison(summarize_sweep(rows)), rows, lat_ref_ms,
+                       summarize_baselines(base_rows), base_rows)
 
 
 def with_lam0_comparison(summary: list[dict[str, Any]]) -> list[dict[str, Any]]:
