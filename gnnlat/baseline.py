@@ -47,43 +47,64 @@ def op_count_features(genotypes: Sequence[Genotype], configs: Sequence[NetworkCo
     return rows
 
 
-class OpCountBaseline:
-    """Least-squares linear model on op counts (see module docstring); predicts ms."""
+class LinearBaseline:
+    """A linear model over a design matrix, fitted by least squares on relative residuals
+    (:math:`\\min_a \\sum_i ((x_i a - t_i) / t_i)^2`), stored as ``{"kind", "features", "coef"}``.
+    Subclasses name the ``KIND``, the ``FEATURES`` and build the rows (:meth:`features`)."""
+
+    KIND: str = ""
+    FEATURES: tuple[str, ...] = ()
+    DESCRIPTION: str = ""  # in error messages: "not an op-count baseline"
+    SCALE_COLUMNS: bool = False  # equalise column magnitudes before lstsq (counts that differ by 10^6)
 
     def __init__(self, coef: np.ndarray | None = None):
         self.coef = None if coef is None else np.asarray(coef, dtype=np.float64)
 
+    def features(self, genotypes: Sequence[Genotype], configs: Sequence[NetworkConfig]) -> np.ndarray:
+        raise NotImplementedError
+
     def fit(self, genotypes: Sequence[Genotype], configs: Sequence[NetworkConfig],
-            latencies: Sequence[float]) -> "OpCountBaseline":
-        y = np.asarray(latencies, dtype=np.float64).reshape(-1)
+            values: Sequence[float]) -> "LinearBaseline":
+        y = np.asarray(values, dtype=np.float64).reshape(-1)
         if y.size == 0 or y.size != len(genotypes):
-            raise ValueError(f"need one latency per genotype: {len(genotypes)} genotypes, {y.size} latencies")
-        if not np.all(np.isfinite(y)):
-            raise ValueError("latencies must be finite")
-        if np.any(y <= 0):
-            raise ValueError("latencies must be > 0")
-        x = op_count_features(genotypes, configs)
-        # lstsq returns the minimum-norm solution, so ops never seen in training get weight 0.
-        self.coef = np.linalg.lstsq(x / y[:, None], np.ones_like(y), rcond=None)[0]
+            raise ValueError(f"need one value per genotype: {len(genotypes)} genotypes, {y.size} values")
+        if not np.all(np.isfinite(y)) or np.any(y <= 0):
+            raise ValueError("values must be finite and > 0")
+        x = self.features(genotypes, configs)
+        scale = np.abs(x).max(0) if self.SCALE_COLUMNS else np.ones(x.shape[1])
+        scale[scale == 0] = 1.0
+        # lstsq returns the minimum-norm solution, so features never seen in training get weight 0.
+        self.coef = np.linalg.lstsq(x / scale / y[:, None], np.ones_like(y), rcond=None)[0] / scale
         return self
 
     def predict(self, genotypes: Sequence[Genotype], configs: Sequence[NetworkConfig]) -> np.ndarray:
         if self.coef is None:
-            raise ValueError("OpCountBaseline is not fitted; call fit() first")
-        return op_count_features(genotypes, configs) @ self.coef
+            raise ValueError(f"{type(self).__name__} is not fitted; call fit() first")
+        return self.features(genotypes, configs) @ self.coef
 
     def to_dict(self) -> dict[str, Any]:
         if self.coef is None:
-            raise ValueError("OpCountBaseline is not fitted; nothing to save")
-        return {"kind": "op_count_linear", "features": list(FEATURE_NAMES), "coef": self.coef.tolist()}
+            raise ValueError(f"{type(self).__name__} is not fitted; nothing to save")
+        return {"kind": self.KIND, "features": list(self.FEATURES), "coef": self.coef.tolist()}
 
     @classmethod
-    def from_dict(cls, data: Any) -> "OpCountBaseline":
-        if not isinstance(data, dict) or data.get("kind") != "op_count_linear":
-            raise ValueError("not an op-count baseline (expected kind 'op_count_linear')")
-        if list(data.get("features", [])) != list(FEATURE_NAMES):
-            raise ValueError("op-count baseline was saved with other features (another op set)")
+    def from_dict(cls, data: Any) -> "LinearBaseline":
+        if not isinstance(data, dict) or data.get("kind") != cls.KIND:
+            raise ValueError(f"not {cls.DESCRIPTION} (expected kind {cls.KIND!r})")
+        if list(data.get("features", [])) != list(cls.FEATURES):
+            raise ValueError(f"{cls.DESCRIPTION} was saved with other features (another op set)")
         coef = np.asarray(data.get("coef"), dtype=np.float64)
-        if coef.shape != (len(FEATURE_NAMES),) or not np.all(np.isfinite(coef)):
-            raise ValueError(f"op-count baseline needs {len(FEATURE_NAMES)} finite coefficients")
+        if coef.shape != (len(cls.FEATURES),) or not np.all(np.isfinite(coef)):
+            raise ValueError(f"{cls.DESCRIPTION} needs {len(cls.FEATURES)} finite coefficients")
         return cls(coef)
+
+
+class OpCountBaseline(LinearBaseline):
+    """Least-squares linear model on op counts (see module docstring); predicts ms."""
+
+    KIND = "op_count_linear"
+    FEATURES = FEATURE_NAMES
+    DESCRIPTION = "an op-count baseline"
+
+    def features(self, genotypes: Sequence[Genotype], configs: Sequence[NetworkConfig]) -> np.ndarray:
+        return op_count_features(genotypes, configs)

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from gnnlat.baseline import OpCountBaseline
+from gnnlat.baseline import LinearBaseline, OpCountBaseline
 from gnnlat.genotype import Genotype
 from gnnlat.network import Network, NetworkConfig, cell_plan
 
@@ -49,43 +49,19 @@ def count_features(genotypes: Sequence[Genotype], configs: Sequence[NetworkConfi
     return rows
 
 
-class CountBaseline:
+class CountBaseline(LinearBaseline):
     """Least-squares linear model on parameter and activation counts (module docstring); predicts MB."""
 
-    def __init__(self, coef: np.ndarray | None = None):
-        self.coef = None if coef is None else np.asarray(coef, dtype=np.float64)
+    KIND = "count_linear"
+    FEATURES = FEATURES
+    DESCRIPTION = "a parameter/activation-count baseline"
+    SCALE_COLUMNS = True  # parameters and activations differ by 10^6
 
-    def fit(self, genotypes: Sequence[Genotype], configs: Sequence[NetworkConfig],
-            values: Sequence[float]) -> "CountBaseline":
-        y = np.asarray(values, dtype=np.float64).reshape(-1)
-        if y.size == 0 or y.size != len(genotypes) or not np.all(np.isfinite(y)) or np.any(y <= 0):
-            raise ValueError("need one finite positive value per genotype")
-        x = count_features(genotypes, configs)
-        scale = np.abs(x).max(0)  # columns differ by 10^6; scaled so lstsq's cut-off treats them alike
-        self.coef = np.linalg.lstsq(x / scale / y[:, None], np.ones_like(y), rcond=None)[0] / scale
-        return self
-
-    def predict(self, genotypes: Sequence[Genotype], configs: Sequence[NetworkConfig]) -> np.ndarray:
-        if self.coef is None:
-            raise ValueError("CountBaseline is not fitted; call fit() first")
-        return count_features(genotypes, configs) @ self.coef
-
-    def to_dict(self) -> dict[str, Any]:
-        if self.coef is None:
-            raise ValueError("CountBaseline is not fitted; nothing to save")
-        return {"kind": "count_linear", "features": list(FEATURES), "coef": self.coef.tolist()}
-
-    @classmethod
-    def from_dict(cls, data: Any) -> "CountBaseline":
-        if not isinstance(data, dict) or data.get("kind") != "count_linear" or list(data.get("features", [])) != list(FEATURES):
-            raise ValueError("not a parameter/activation-count baseline")
-        coef = np.asarray(data.get("coef"), dtype=np.float64)
-        if coef.shape != (len(FEATURES),) or not np.all(np.isfinite(coef)):
-            raise ValueError(f"count baseline needs {len(FEATURES)} finite coefficients")
-        return cls(coef)
+    def features(self, genotypes: Sequence[Genotype], configs: Sequence[NetworkConfig]) -> np.ndarray:
+        return count_features(genotypes, configs)
 
 
-Baseline = OpCountBaseline | CountBaseline
+Baseline = LinearBaseline
 
 
 def baseline_for(metric: str) -> Baseline:
@@ -96,6 +72,6 @@ def baseline_for(metric: str) -> Baseline:
 
 def load_baseline(data: Any) -> Baseline:
     """A stored baseline of either kind (``to_dict`` form); ValueError for anything else."""
-    if isinstance(data, dict) and data.get("kind") == "count_linear":
+    if isinstance(data, dict) and data.get("kind") == CountBaseline.KIND:
         return CountBaseline.from_dict(data)
     return OpCountBaseline.from_dict(data)

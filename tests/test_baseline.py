@@ -61,7 +61,7 @@ def test_round_trip_and_bad_dicts():
 def test_unfitted_and_mismatched_inputs_raise():
     with pytest.raises(ValueError, match="not fitted"):
         OpCountBaseline().predict([DARTS_V2], [SEARCH_CONFIG])
-    with pytest.raises(ValueError, match="one latency per genotype"):
+    with pytest.raises(ValueError, match="one value per genotype"):
         OpCountBaseline().fit([DARTS_V2], [SEARCH_CONFIG], [1.0, 2.0])
     with pytest.raises(ValueError, match="> 0"):
         OpCountBaseline().fit([DARTS_V2], [SEARCH_CONFIG], [0.0])
