@@ -569,16 +569,11 @@ def predict(predictor_path, genotype, as_json, **kwargs) -> None:
 def calibrate(predictor_path, n, out, profile_path, seed, as_json, **kwargs) -> None:
     """Adapt a predictor to this machine: measure N architectures spread over the predictor's
     latency range (half at the config below, half at varied configs) and fine-tune on them."""
-    from pathlib import Path
-
     from gnnlat.checkpoint import load_predictor, save_predictor
     from workflows.calibration import CalibrateConfig, run_calibration
 
     base = load_predictor(_root_path(predictor_path))
-    profile_path = profile_path or str(Path(out).with_suffix(".db"))
-    if Path(profile_path).resolve() == Path(out).resolve():
-        raise click.ClickException("--profile and --out must be different files")
-    cfg = CalibrateConfig(n=n, profile=profile_path, seed=seed, config=pop_config(kwargs))
+    cfg = CalibrateConfig.writing(out, n, profile_path, seed=seed, config=pop_config(kwargs))
     predictor, report = run_harness(lambda c, timer, progress, stats: run_calibration(base, c, timer, progress, stats),
                                     cfg, kwargs, "calibrate", None)
     save_predictor(predictor, out)
@@ -587,7 +582,7 @@ def calibrate(predictor_path, n, out, profile_path, seed, as_json, **kwargs) -> 
     emit(as_json, report,
          f"calibrated {predictor_path} ({base.backend}) to this machine ({report['backend']}) on {report['n']} "
          f"architectures in {report['seconds']:.0f} s (profiling {report['profile_seconds']:.0f} s) -> {out}\n"
-         f"measurements: {profile_path}; noise floor {noise_text(nf)}\n"
+         f"measurements: {cfg.profile}; noise floor {noise_text(nf)}\n"
          + _metric_line("fit", report["train"]["gnn"]))
 
 

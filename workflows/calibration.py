@@ -27,11 +27,26 @@ CANDIDATES_PER_SAMPLE = 20  # the spread is chosen among this many random candid
 
 @dataclass
 class CalibrateConfig:
+    """N architectures to time into ``profile``; the calibrated predictor goes to ``out`` (when
+    given), which must not be the profile: the predictor would overwrite the measurements."""
+
     n: int
     profile: str
     seed: int = 0
     config: NetworkConfig = field(default_factory=NetworkConfig)
     fine_tune: CalibrationConfig = field(default_factory=CalibrationConfig)
+    out: str | None = None
+
+    @classmethod
+    def writing(cls, out: str, n: int, profile: str | None = None, **kw) -> "CalibrateConfig":
+        """The config of a run that writes ``out``; the profile defaults to ``out`` with ``.db``."""
+        cfg = cls(n=n, profile=profile or str(Path(out).with_suffix(".db")), out=out, **kw)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        if self.out is not None and Path(self.profile).resolve() == Path(self.out).resolve():
+            raise PredictorError("--profile and --out must be different files")
 
 
 def candidates(cfg: CalibrateConfig) -> tuple[list, list]:
@@ -51,6 +66,7 @@ def run_calibration(base: LatencyPredictor, cfg: CalibrateConfig, timer: Timer,
     if base.metric != "latency":
         raise PredictorError(f"calibrate times latency; a {base.metric} predictor needs a {base.metric} profile "
                              "of this machine (profile --metric) and train-predictor")
+    cfg.validate()
     t0 = time.perf_counter()
     fixed, varied = candidates(cfg)
     pool = fixed + varied
