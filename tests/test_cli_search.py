@@ -9,8 +9,9 @@ from harness.store import ProfileStore
 from tests.cli_helpers import FAST, TINY, assert_clean_failure, invoke, invoke_json
 from tests.fake_cifar import write_cifar10
 
-SMALL_SEARCH = ["--dataset", "digits", "--epochs", "1", "--C", "4", "--layers", "3", "--batch-size", "32",
-                "--deploy-C", "4", "--deploy-layers", "3", "--deploy-resolution", "8"]
+SMALL_NET = ["--epochs", "1", "--C", "4", "--layers", "3", "--batch-size", "32",
+             "--deploy-C", "4", "--deploy-layers", "3", "--deploy-resolution", "8"]
+SMALL_SEARCH = ["--dataset", "digits", *SMALL_NET]  # digits: the quickest data, where the data do not matter
 
 
 @pytest.fixture(scope="module")
@@ -101,9 +102,9 @@ def test_search_bad_input(local, tmp_path):
     _, model = local
     assert_clean_failure(invoke("search", "--dataset", "imagenet", "--predictor", model), "imagenet")
     assert_clean_failure(invoke("search", "--dataset", "cifar10", "--predictor", model, "--out", tmp_path / "o",
-                                *SMALL_SEARCH), "data")
+                                *SMALL_NET), "data")
     assert_clean_failure(invoke("search", "--dataset", "cifar10", "--data-dir", tmp_path / "nope",
-                                "--predictor", model, *SMALL_SEARCH), "cifar10 data directory does not exist")
+                                "--predictor", model, *SMALL_NET), "cifar10 data directory does not exist")
     assert_clean_failure(invoke("search", "--resume", "--predictor", model, "--out", tmp_path / "fresh",
                                 *SMALL_SEARCH), "checkpoint")
     assert_clean_failure(invoke("search", "--lam", "-1", "--predictor", model, "--out", tmp_path / "neg",
@@ -131,8 +132,7 @@ def test_search_warns_for_a_predictor_of_another_device(local, tmp_path):
 
 def test_search_and_train_on_the_default_cluttered_task(local, tmp_path):
     _, model = local
-    small = [a for a in SMALL_SEARCH if a not in ("--dataset", "digits")]
-    res = invoke_json("search", "--predictor", model, "--out", tmp_path / "s", *small)
+    res = invoke_json("search", "--predictor", model, "--out", tmp_path / "s", *SMALL_NET)
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["config"]["dataset"] == "cluttered" and 0 <= res["val_acc"] <= 1
     # Reference and published cells are accepted by name, so anyone can retrain the baselines.
@@ -146,7 +146,7 @@ def test_search_and_train_on_cifar10_format(local, tmp_path):
     _, model = local
     data = write_cifar10(tmp_path / "cifar-10-batches-py", per_batch=40)
     res = invoke_json("search", "--dataset", "cifar10", "--data-dir", tmp_path, "--predictor", model,
-                      "--out", tmp_path / "s", *SMALL_SEARCH)
+                      "--out", tmp_path / "s", *SMALL_NET)
     summary = json.loads((tmp_path / "s" / "summary.json").read_text())
     assert summary["config"]["dataset"] == "cifar10" and summary["val_acc"] == res["val_acc"]
     genotype = tmp_path / "s" / "genotype.json"
