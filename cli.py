@@ -854,7 +854,7 @@ def parse_floats(text: str, name: str) -> list[float]:
 @click.option("--baselines/--no-baselines", default=True, show_default=True,
               help="retrain DARTS V2, all_skip, pools_only and latency-matched random cells with the same seeds")
 @click.option("--random-cells", type=click.IntRange(min=1), default=BaselineConfig.random_cells, show_default=True,
-              help="random cells within 5%% of λ=0.2's predicted latency, screened for the random baseline")
+              help="random cells within 5% of λ=0.2's predicted latency, screened for the random baseline")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def sweep(lams, seeds, dataset, data_dir, predictor_path, epochs, train_epochs, C, layers, out_dir, plot, cost_plot,

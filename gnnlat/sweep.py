@@ -62,17 +62,27 @@ def cell_dir(out_dir: Path, lam: float, seed: int, search: SearchConfig) -> Path
 def _settings(search: SearchConfig, train: TrainConfig) -> dict[str, Any]:
     """What decides a run's outcome (paths and the device do not; λ = 0 ignores LAT_ref)."""
     drop = {"out_dir", "data_dir", "device"} | ({"lat_ref"} if search.lam == 0 else set())
-    return {"search": {k: v for k, v in search.to_dict().items() if k not in drop},
-            "train": {k: v for k, v in asdict(train).items() if k not in {"data_dir", "device"}}}
+    return {"search": {k: v for k, v in search.to_dict().items() if k not in drop}, "train": train_settings(train)}
 
 
-def _check_cached(row: dict[str, Any], settings: dict[str, Any], lat_ref: float | None, path: Path) -> None:
-    """A finished run is reused only for the same settings and, for λ > 0, the same LAT_ref value."""
+def train_settings(train: TrainConfig) -> dict[str, Any]:
+    """What decides a retraining's outcome (the data's path and the device do not)."""
+    return {k: v for k, v in asdict(train).items() if k not in {"data_dir", "device"}}
+
+
+def check_settings(row: dict[str, Any], settings: dict[str, Any], path: Path) -> None:
+    """A finished run is reused only for the same settings (a dict of dicts); otherwise say which
+    entries differ."""
     cached = row.get("settings") or {}
     if cached != settings:
         diff = [f"{part}.{k}" for part, now in settings.items() for k in sorted(set(now) | set(cached.get(part, {})))
                 if cached.get(part, {}).get(k) != now.get(k)]
         raise SweepError(f"{path} was run with other settings ({', '.join(diff)}); choose another output directory")
+
+
+def _check_cached(row: dict[str, Any], settings: dict[str, Any], lat_ref: float | None, path: Path) -> None:
+    """A finished run is reused only for the same settings and, for λ > 0, the same LAT_ref value."""
+    check_settings(row, settings, path)
     if settings["search"]["lam"] == 0 or lat_ref is None:
         return
     ref = row.get("lat_ref_ms")
@@ -85,10 +95,14 @@ def remeasure_together(rows: list[dict[str, Any]], measure_many: MeasureManyFn) 
     """Re-time every run's genotype in shared interleaved rounds, so latencies compared across λ
     come from one machine state; the latency taken right after each run (baselines have none) is
     kept as ``measured_ms_run``."""
-    genotypes = [Genotype.from_dict(r["genotype"]) for r in rows]
-    measured = measure_many(genotypes)
-    return [{**r, **({"measured_ms_run": r.get("measured_ms_run", r["measured_ms"])} if "measured_ms" in r else {}),
-             "measured_ms": m} for r, m in zip(rows, measured)]
+    measured = measure_many([Genotype.from_dict(r["genotype"]) for r in rows])
+    out = []
+    for r, m in zip(rows, measured):
+        row = {**r, "measured_ms": m}
+        if "measured_ms" in r:
+            row["measured_ms_run"] = r.get("measured_ms_run", r["measured_ms"])
+        out.append(row)
+    return out
 
 
 def summarize_sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -96,16 +110,22 @@ def summarize_sweep(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for lam in sorted({r["lam"] for r in rows}):
         rs = [r for r in rows if r["lam"] == lam]
-        lat = np.array([r["measured_ms"] for r in rs])
-        acc = np.array([r["test_acc"] for r in rs])
-        entry = {"lam": lam, "seeds": len(rs), "measured_ms": float(lat.mean()), "measured_ms_std": float(lat.std()),
-                 "predicted_ms": float(np.mean([r["predicted_ms"] for r in rs])),
-                 "test_acc": float(acc.mean()), "test_acc_std": float(acc.std())}
+        entry = {"lam": lam, **over_seeds(rs)}
         if all(r.get("peak_memory_mb") is not None for r in rs):
             mem = np.array([r["peak_memory_mb"] for r in rs])
             entry.update(peak_memory_mb=float(mem.mean()), peak_memory_mb_std=float(mem.std()))
         out.append(entry)
     return out
+
+
+def over_seeds(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The seeds of one group of runs, their measured latency and test accuracy (mean and standard
+    deviation) and their mean predicted latency."""
+    lat = np.array([r["measured_ms"] for r in rows])
+    acc = np.array([r["test_acc"] for r in rows])
+    return {"seeds": len(rows), "measured_ms": float(lat.mean()), "measured_ms_std": float(lat.std()),
+            "predicted_ms": float(np.mean([r["predicted_ms"] for r in rows])),
+            "test_acc": float(acc.mean()), "test_acc_std": float(acc.std())}
 
 
 def pareto_front(points: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from gnnlat.genotype import Genotype, random_genotype
 from gnnlat.published import NAMED_CELLS
-from gnnlat.sweep import SweepError
+from gnnlat.sweep import SweepError, check_settings, over_seeds, train_settings
 from gnnlat.train import TrainConfig, train_network
 
 FIXED_BASELINES: tuple[str, ...] = ("DARTS_V2", "all_skip", "pools_only")
@@ -64,12 +64,10 @@ def train_baseline(name: str, genotype: Genotype, seed: int, train: TrainConfig,
     like a sweep run's, with ``baseline`` instead of ``lam``."""
     done = out_dir / f"baseline_{name}_seed{seed}" / "result.json"
     cfg = replace(train, seed=seed)
-    settings = {"train": {k: v for k, v in asdict(cfg).items() if k not in {"data_dir", "device"}},
-                "genotype": genotype.to_dict()}
+    settings = {"train": train_settings(cfg), "genotype": genotype.to_dict()}
     if done.is_file():
         row = json.loads(done.read_text())
-        if row.get("settings") != settings:
-            raise SweepError(f"{done} was run with other settings; choose another output directory")
+        check_settings(row, settings, done)
         return row
     trained = train_network(genotype, cfg)
     row = {"baseline": name, "seed": seed, "genotype": genotype.to_dict(), "predicted_ms": float(predict([genotype])[0]),
@@ -82,46 +80,39 @@ def train_baseline(name: str, genotype: Genotype, seed: int, train: TrainConfig,
 
 def run_baselines(sweep_rows: Sequence[dict[str, Any]], seeds: int, train: TrainConfig, predict: PredictFn,
                   out_dir: Path, cfg: BaselineConfig = BaselineConfig(),
-                  progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+                  progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
     """Every baseline row: the fixed cells with every seed, then the latency-matched random cells
     (screened with seed 0, the best by validation accuracy retrained with every seed). Without
-    runs at ``cfg.match_lam`` there is no random baseline."""
-    rows = []
-    for name in cfg.fixed:
-        for seed in range(seeds):
-            _say(progress, f"baseline {name}, seed {seed}")
-            rows.append(train_baseline(name, NAMED_CELLS[name], seed, train, predict, out_dir))
+    runs at ``cfg.match_lam`` there is no random baseline. ``progress(done, total)`` counts the
+    retrainings."""
     target = matched_latency(sweep_rows, cfg.match_lam)
+    total = len(cfg.fixed) * seeds + (cfg.random_cells + seeds - 1 if target is not None else 0)
+    done = 0
+
+    def trained(name: str, genotype: Genotype, seed: int) -> dict[str, Any]:
+        nonlocal done
+        row = train_baseline(name, genotype, seed, train, predict, out_dir)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+        return row
+
+    rows = [trained(name, NAMED_CELLS[name], seed) for name in cfg.fixed for seed in range(seeds)]
     if target is None:
         return rows
-    screened = []
-    for k, g in enumerate(latency_matched_cells(predict, target, cfg)):
-        _say(progress, f"random cell {k} (screening, seed 0)")
-        screened.append(train_baseline(f"random{k}", g, 0, train, predict, out_dir))
+    screened = [trained(f"random{k}", g, 0) for k, g in enumerate(latency_matched_cells(predict, target, cfg))]
     best = max(screened, key=lambda r: r["val_acc"])
-    rows.append({**best, "baseline": RANDOM_MATCHED, "screened_as": best["baseline"]})
-    for seed in range(1, seeds):
-        _say(progress, f"baseline {RANDOM_MATCHED}, seed {seed}")
-        row = train_baseline(best["baseline"], Genotype.from_dict(best["genotype"]), seed, train, predict, out_dir)
-        rows.append({**row, "baseline": RANDOM_MATCHED, "screened_as": best["baseline"]})
+    matched = [best] + [trained(best["baseline"], Genotype.from_dict(best["genotype"]), seed)
+                        for seed in range(1, seeds)]
+    rows += [{**r, "baseline": RANDOM_MATCHED, "screened_as": best["baseline"]} for r in matched]
     return rows + [{**r, "screening": True} for r in screened if r is not best]
 
 
 def summarize_baselines(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """Mean and standard deviation over seeds per baseline (screening rows left out)."""
-    out = []
-    for name in dict.fromkeys(r["baseline"] for r in rows if not r.get("screening")):
-        rs = [r for r in rows if r["baseline"] == name and not r.get("screening")]
-        lat, acc = np.array([r["measured_ms"] for r in rs]), np.array([r["test_acc"] for r in rs])
-        out.append({"baseline": name, "seeds": len(rs), "measured_ms": float(lat.mean()),
-                    "measured_ms_std": float(lat.std()), "predicted_ms": float(np.mean([r["predicted_ms"] for r in rs])),
-                    "test_acc": float(acc.mean()), "test_acc_std": float(acc.std())})
-    return out
-
-
-def _say(progress: Callable[[str], None] | None, text: str) -> None:
-    if progress is not None:
-        progress(text)
+    kept = [r for r in rows if not r.get("screening")]
+    return [{"baseline": name, **over_seeds([r for r in kept if r["baseline"] == name])}
+            for name in dict.fromkeys(r["baseline"] for r in kept)]
 
 
 def trade_off_verdict(summary: Sequence[dict[str, Any]], baselines: Sequence[dict[str, Any]],

@@ -40,7 +40,9 @@ def test_matched_latency_is_the_mean_prediction_at_that_lambda():
 def test_baselines_retrain_every_seed_and_pick_the_random_cell_by_validation(tmp_path):
     sweep_rows = [{"lam": 0.2, "predicted_ms": float(conv_cost([DARTS_V2])[0])}]
     cfg = BaselineConfig(fixed=("all_skip", "DARTS_V2"), random_cells=3)
-    rows = run_baselines(sweep_rows, 2, TRAIN, conv_cost, tmp_path, cfg)
+    seen = []
+    rows = run_baselines(sweep_rows, 2, TRAIN, conv_cost, tmp_path, cfg, lambda d, t: seen.append((d, t)))
+    assert seen == [(d, 2 * 2 + 3 + 1) for d in range(1, 9)]  # fixed × seeds, screening, the chosen one's other seed
     fixed = [(r["baseline"], r["seed"]) for r in rows if r["baseline"] in cfg.fixed]
     assert fixed == [("all_skip", 0), ("all_skip", 1), ("DARTS_V2", 0), ("DARTS_V2", 1)]
     assert rows[0]["genotype"] == NAMED_CELLS["all_skip"].to_dict()
@@ -51,7 +53,7 @@ def test_baselines_retrain_every_seed_and_pick_the_random_cell_by_validation(tmp
     assert chosen[0]["val_acc"] == best_val and chosen[0]["genotype"] == chosen[1]["genotype"]
     # Read back, not retrained; another protocol is refused instead of silently reused.
     assert run_baselines(sweep_rows, 2, TRAIN, conv_cost, tmp_path, cfg) == rows
-    with pytest.raises(SweepError, match="other settings"):
+    with pytest.raises(SweepError, match=r"other settings \(train\.epochs\)"):
         run_baselines(sweep_rows, 2, replace(TRAIN, epochs=2), conv_cost, tmp_path, cfg)
     summary = summarize_baselines([{**r, "measured_ms": 1.0 + r["seed"]} for r in rows])
     assert [s["baseline"] for s in summary] == ["all_skip", "DARTS_V2", RANDOM_MATCHED]

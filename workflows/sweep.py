@@ -14,8 +14,8 @@ from gnnlat.lat_ref import reference_latency
 from gnnlat.network import NetworkConfig
 from gnnlat.predictor import LatencyPredictor
 from gnnlat.search_config import SearchConfig
+from gnnlat.sweep import SweepError, cell_dir, remeasure_together, run_one, summarize_sweep
 from gnnlat.sweep_baselines import BaselineConfig, run_baselines, summarize_baselines
-from gnnlat.sweep import SweepError, remeasure_together, run_one, summarize_sweep
 from gnnlat.train import TrainConfig
 from workflows.measure import MeasureConfig, measure_latency, measure_peak_memory, measure_together
 
@@ -90,7 +90,8 @@ def run_sweep(cfg: SweepConfig, predictor: LatencyPredictor,
     if ray_address is not None:
         from workflows.ray_sweep import run_cells_on_ray
 
-        rows = run_cells_on_ray(ray_address, cell, jobs, progress)
+        rows = run_cells_on_ray(ray_address, cell, jobs,
+                                lambda lam, seed: cell_dir(Path(cfg.out_dir), lam, seed, cfg.search), progress)
     else:
         rows = []
         for done, (lam, seed) in enumerate(jobs):
@@ -99,8 +100,11 @@ def run_sweep(cfg: SweepConfig, predictor: LatencyPredictor,
             rows.append(cell(lam, seed))
     if progress:
         progress(len(jobs), len(jobs))
-    base_rows = (run_baselines(rows, cfg.seeds, cfg.train, lambda gs: predictor.predict(gs, cfg.deploy), Path(cfg.out_dir),
-                               cfg.baselines) if cfg.baselines else [])
+    base_rows = []
+    if cfg.baselines:  # one progress bar: the cells, then the baselines' retrainings
+        base_rows = run_baselines(rows, cfg.seeds, cfg.train, lambda gs: predictor.predict(gs, cfg.deploy),
+                                  Path(cfg.out_dir), cfg.baselines,
+                                  progress and (lambda d, t: progress(len(jobs) + d, len(jobs) + t)))
     timed = remeasure_together(rows + base_rows, lambda gs: [t["latency_ms"] for t in measure_together(
         gs, cfg.deploy, cfg.backend, predictor.threads)])
     mem_backend = memory_predictor.backend if memory_predictor is not None else cfg.backend
