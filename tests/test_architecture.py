@@ -56,3 +56,14 @@ def test_the_check_catches_a_forbidden_import(tmp_path):
 
 def test_every_module_is_checked():
     assert all(modules(p) for p in PACKAGES)
+
+
+# Debt, not a rule: harness.profile imports harness.stream inside a function and stream imports
+# profile back. Splitting network preparation out of profile.py removes it; no other pair may join.
+KNOWN_MUTUAL_IMPORTS = {("harness.profile", "harness.stream")}
+
+
+def test_no_two_modules_import_each_other():
+    imports = {f"{p}.{path.stem}": project_imports(path) for p in PACKAGES for path in modules(p)}
+    mutual = {tuple(sorted((a, b))) for a, names in imports.items() for b in names if a in imports.get(b, ())}
+    assert mutual <= KNOWN_MUTUAL_IMPORTS, f"modules that import each other: {sorted(mutual - KNOWN_MUTUAL_IMPORTS)}"

@@ -130,13 +130,14 @@ def test_a_killed_driver_resumes_without_duplicates_or_gaps(ray, tmp_path):
 def test_sweep_cells_on_ray_equal_the_local_ones(ray, tmp_path):
     from gnnlat.checkpoint import load_predictor
     from gnnlat.lat_ref import reference_latency
+    from gnnlat.sweep import cell_dir
     from workflows.ray_sweep import run_cells_on_ray
     from workflows.measure import MeasureConfig
     from workflows.sweep import SweepCell, SweepConfig
 
     predictor = load_predictor(predictor_path("onnxruntime-reference"))
-    search = SearchConfig(C=4, layers=3, batch_size=16, epochs=1, max_batches=2)
-    train = TrainConfig(C=4, layers=3, batch_size=16, epochs=1, max_batches=2)
+    search = SearchConfig(dataset="digits", C=4, layers=3, batch_size=16, epochs=1, max_batches=2)
+    train = TrainConfig(dataset="digits", C=4, layers=3, batch_size=16, epochs=1, max_batches=2)
     quick = MeasureConfig(ScheduleConfig(window_s=0.01, min_rounds=2), anchor=False)  # latency is not compared
     cfg = SweepConfig(lams=[0.5], seeds=1, search=search, train=train, deploy=TINY, backend="cpu",
                       out_dir=str(tmp_path / "local"), measure=quick)
@@ -145,8 +146,9 @@ def test_sweep_cells_on_ray_equal_the_local_ones(ray, tmp_path):
     local = [SweepCell(cfg, predictor, None, lat_ref)(lam, seed) for lam, seed in jobs]
     remote_cell = SweepCell(replace(cfg, out_dir=str(tmp_path / "ray")), predictor, None, lat_ref)
     done = []
-    rows = run_cells_on_ray("auto", remote_cell, jobs, lambda d, t: done.append(d))
+    run_dir = lambda lam, seed: cell_dir(tmp_path / "ray", lam, seed, search)  # noqa: E731
+    rows = run_cells_on_ray("auto", remote_cell, jobs, run_dir, lambda d, t: done.append(d))
     same = ("genotype", "predicted_ms", "search_val_acc", "test_acc", "params_m", "lat_ref_ms", "settings")
     assert [{k: r[k] for k in same} for r in rows] == [{k: r[k] for k in same} for r in local]
     assert all((tmp_path / "ray" / f"lam{lam:g}_seed{seed}" / "result.json").is_file() for lam, seed in jobs)
-    assert run_cells_on_ray("auto", remote_cell, jobs) == rows  # resumed: every cell read back, no task
+    assert run_cells_on_ray("auto", remote_cell, jobs, run_dir) == rows  # resumed: every cell read back, no task

@@ -1,7 +1,7 @@
 """A λ sweep on a Ray cluster: each unfinished (λ, seed) cell's search, retraining and measurement
 as one Ray task, the rest of the sweep (re-timing all derived networks together, summaries) here.
 
-A task runs the same :class:`workflows.sweep.SweepCell` as the local loop, with this process's
+A task runs the same cell (:class:`workflows.sweep.SweepCell`) as the local loop, with this process's
 torch thread count (intra-op parallelism changes floating-point sums, so the count is part of what
 makes the cells identical to a local sweep on the CPU) and as many Ray CPUs. Cells already finished
 in the output directory are read back here without a task. A finished task's ``result.json`` is
@@ -18,24 +18,24 @@ from typing import Any, Callable
 import torch
 
 from gnnlat.errors import GnnlatError
-from gnnlat.sweep import cell_dir
 from harness.ray_cluster import connected
-from workflows.sweep import SweepCell
+
+Cell = Callable[[float, int], dict[str, Any]]  # (λ, seed) -> the cell's row
 
 
-def run_cell_task(cell: SweepCell, lam: float, seed: int, threads: int) -> dict[str, Any]:
+def run_cell_task(cell: Cell, lam: float, seed: int, threads: int) -> dict[str, Any]:
     """The Ray task: one cell with the driver's torch thread count."""
     torch.set_num_threads(threads)
     return cell(lam, seed)
 
 
-def run_cells_on_ray(address: str, cell: SweepCell, jobs: list[tuple[float, int]],
+def run_cells_on_ray(address: str, cell: Cell, jobs: list[tuple[float, int]], run_dir: Callable[[float, int], Path],
                      progress: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
-    """Every cell's row, in ``jobs`` order: finished ones read here, the others run as Ray tasks."""
-    out_dir = Path(cell.cfg.out_dir)
+    """Every cell's row, in ``jobs`` order: finished ones (a ``result.json`` in ``run_dir(λ, seed)``)
+    read here, the others run as Ray tasks."""
     rows: list[dict[str, Any] | None] = [None] * len(jobs)
     for i, (lam, seed) in enumerate(jobs):
-        if (cell_dir(out_dir, lam, seed, cell.cfg.search) / "result.json").is_file():
+        if (run_dir(lam, seed) / "result.json").is_file():
             rows[i] = cell(lam, seed)  # read back (and checked against this sweep's settings)
     todo = [i for i, row in enumerate(rows) if row is None]
     threads = torch.get_num_threads()
@@ -50,7 +50,7 @@ def run_cells_on_ray(address: str, cell: SweepCell, jobs: list[tuple[float, int]
                 ready, _ = ray.wait(list(refs), num_returns=1)
                 i = refs.pop(ready[0])
                 rows[i] = _result(ray, ready[0])
-                _keep(rows[i], cell_dir(out_dir, *jobs[i], cell.cfg.search))
+                _keep(rows[i], run_dir(*jobs[i]))
         finally:
             for ref in refs:
                 ray.cancel(ref)
