@@ -68,12 +68,16 @@ def load_dataset(name: str, data_dir: str | None = None, seed: int = 0) -> Datas
 
 
 # ---- digits ------------------------------------------------------------------------------
-def _load_digits(seed: int) -> DatasetSplits:
+def sklearn_digits() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 1797 digits: images (N×8×8 float32 in [0, 1]) and labels (int64)."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    images = bunch.images.astype(np.float32) / 16.0  # sklearn digits are 0..16 intensities
-    labels = bunch.target.astype(np.int64)
+    return bunch.images.astype(np.float32) / 16.0, bunch.target.astype(np.int64)  # 0..16 intensities
+
+
+def _load_digits(seed: int) -> DatasetSplits:
+    images, labels = sklearn_digits()
     train_idx, val_idx, test_idx = _stratified_split(labels, DIGITS_FRACTIONS, seed)
     # Standardise with train statistics only, so val/test stay unseen.
     mean, std = images[train_idx].mean(), images[train_idx].std()
@@ -88,11 +92,7 @@ def _load_digits(seed: int) -> DatasetSplits:
 def load_cluttered(cfg: ClutterConfig) -> DatasetSplits:
     """The cluttered-digits proxy: each split rendered from its own pool of source digits (the
     digits split 60/20/20 as above, with the config's seed)."""
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    images = bunch.images.astype(np.float32) / 16.0
-    labels = bunch.target.astype(np.int64)
+    images, labels = sklearn_digits()
     pools = _stratified_split(labels, DIGITS_FRACTIONS, cfg.seed)
     splits = render_cluttered(images, labels, pools, (cfg.train, cfg.val, cfg.test), cfg)
     mean, std = splits[0].images.mean(), splits[0].images.std()  # train statistics only

@@ -1,18 +1,16 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_digits
 
 from gnnlat.cluttered import ClutterConfig, render_cluttered
-from gnnlat.data import DIGITS_FRACTIONS, _stratified_split, load_dataset
+from gnnlat.data import DIGITS_FRACTIONS, _stratified_split, load_dataset, sklearn_digits
 
 SMALL = ClutterConfig(train=60, val=20, test=30)
 
 
 @pytest.fixture(scope="module")
 def digits():
-    bunch = load_digits()
-    return bunch.images.astype(np.float32) / 16.0, bunch.target.astype(np.int64)
+    return sklearn_digits()
 
 
 def render(digits, cfg: ClutterConfig = SMALL):
