@@ -169,7 +169,7 @@ def progress_bar(desc: str, total: int | None = None, noise: Callable[[], dict] 
 def run_harness(run: Callable, cfg: Any, kwargs: dict, desc: str, total: int | None) -> dict:
     """``run(cfg, timer, progress, stats)`` with the timer the options ask for, under a progress
     bar that shows the live noise floor; its summary."""
-    from harness.profile import ProfileStats
+    from harness.profile_stats import ProfileStats
     from harness.timers import make_timer
 
     timer = make_timer(*pop_timer_args(kwargs))
@@ -300,7 +300,7 @@ def _ray_profile(cfg: Any, kwargs: dict, address: str, workers_per_node: int) ->
     """``profile --ray``: the run on a Ray cluster, under a bar with the live workers and the rate."""
     from tqdm import tqdm
 
-    from harness.profile import ProfileStats
+    from harness.profile_stats import ProfileStats
     from harness.ray_profile import RayOptions, run_ray_profile
 
     opts = RayOptions(address=address, workers_per_node=workers_per_node)

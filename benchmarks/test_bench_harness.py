@@ -12,7 +12,9 @@ import pytest
 
 from gnnlat.genotype import random_genotype
 from gnnlat.network import NetworkConfig
-from harness.profile import ProfileConfig, ProfileStats, run_profile, to_sample
+from harness.profile import ProfileConfig, run_profile
+from harness.profile_stats import ProfileStats
+from harness.samples import to_sample
 from harness.rounds import ScheduleConfig
 from harness.store import ProfileStore
 from harness.stream import make_payload, round_reps, runner

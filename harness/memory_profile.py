@@ -16,7 +16,8 @@ from typing import Callable
 from gnnlat.errors import GnnlatError
 import numpy as np
 
-from harness.profile import ProfileConfig, architecture_stream, build_network, out_of_time
+from harness.prepare import build_network
+from harness.profile import ProfileConfig, architecture_stream, out_of_time
 from harness.store import ProfileStore, Sample, fingerprint_id, untimed
 from harness.timers import Timer
 

@@ -6,35 +6,29 @@ store has ``n`` primary samples. Each interleaved batch is written in one transa
 loses at most the batch in flight.
 
 On the triton backend the networks of the next batch are built by worker processes while the
-current batch is timed (:class:`NetworkBuilder`); what is profiled does not depend on it.
+current batch is timed (:class:`harness.prepare.NetworkBuilder`); what is profiled does not depend
+on it.
 """
 from __future__ import annotations
 
-import io
-import multiprocessing
-import os
-import pickle
 import math
 import random
-import signal
-import threading
 import time
 import uuid
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
-
-import numpy as np
-import torch
+from typing import Callable, Iterator
 
 from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype, random_genotype
 from gnnlat.network import Network, NetworkConfig
 from gnnlat.published import DARTS_V2
+from harness.prepare import PREFETCH_BACKENDS, NetworkBuilder, Spec, build_network, default_build_workers
+from harness.profile_stats import ProfileStats, timed_window_s
 from harness.rounds import ScheduleConfig
+from harness.samples import to_sample
 from harness.store import ProfileStore, Sample, arch_key, fingerprint_id
-from harness.timers import PhaseTimes, Timer, Timing
+from harness.stream import Job, StreamTimer, store_sample
+from harness.timers import PhaseTimes, Timer
 
 # --vary-config ranges: wide, but bounded so one architecture times well under a second.
 VARY_C = (8, 12, 16, 20, 24, 32)
@@ -43,11 +37,7 @@ VARY_RESOLUTION = (16, 24, 32, 40, 48)
 VARY_BATCH = (1, 2, 4, 8)
 VARY_COST_LIMIT = 8.0  # relative to the search config, in C² · layers · resolution² · batch
 
-PREFETCH_BACKENDS = ("triton",)  # backends whose next batch is built by worker processes
 GPU_BATCH_ARCHS = 8  # architectures per interleaved batch on triton (4 on the CPU backends)
-MAX_BUILD_WORKERS = 3  # ~20 ms of Python per network: three keep well ahead of any GPU timing
-
-Spec = tuple[str, dict]  # (genotype_json, config dict): what a network is built from
 
 
 class ProfileConfigError(GnnlatError, ValueError):
@@ -123,62 +113,6 @@ def architecture_stream(cfg: ProfileConfig) -> Iterator[tuple[Genotype, NetworkC
         yield genotype, config
 
 
-@dataclass
-class ProfileStats:
-    """Throughput bookkeeping: how much wall time went into the timed windows, and where the rest
-    went (all in seconds, summed over the run)."""
-
-    timed: int = 0
-    wall_s: float = 0.0  # the whole loop, bookkeeping between batches included
-    timed_s: float = 0.0  # timed runs of the profiled architectures (the anchor's are not)
-    build_s: float = 0.0  # building networks, or waiting for and unpacking prefetched ones
-    prep_s: float = 0.0  # timer.prepare: eval mode, move to the device, ONNX export
-    warmup_s: float = 0.0  # untimed runs: calibration, warm-up, do_bench's own estimate runs
-    anchor_s: float = 0.0  # timed runs of the anchor network
-    store_s: float = 0.0  # writing each batch and the store queries between batches
-    repeat_pairs: list[tuple[float, float]] = field(default_factory=list)  # (repeat, primary) ms, this run
-    anchored_pairs: list[tuple[float, float]] = field(default_factory=list)  # the same, over their anchors
-
-    def add_repeat(self, repeat: Sample, primary: Sample) -> None:
-        self.repeat_pairs.append((repeat.latency_ms, primary.latency_ms))
-        ra, pa = repeat.extra.get("anchor_ms"), primary.extra.get("anchor_ms")
-        if ra and pa:
-            self.anchored_pairs.append((repeat.latency_ms / ra, primary.latency_ms / pa))
-
-    def live_noise(self) -> dict:
-        """The noise floor the labels see: anchored when this run's repeats have anchors."""
-        return self.noise(anchored=bool(self.anchored_pairs))
-
-    def noise(self, anchored: bool = False) -> dict:
-        """This run's live noise floor: median and p90 of |repeat − primary| / primary, with n
-        (``anchored``: of their ratios to the anchor timed alongside)."""
-        pairs = self.anchored_pairs if anchored else self.repeat_pairs
-        diffs = [abs(r - p) / p for r, p in pairs]
-        if not diffs:
-            return {"n": 0, "median": None, "p90": None}
-        return {"n": len(diffs), "median": float(np.median(diffs)), "p90": float(np.percentile(diffs, 90))}
-
-    @property
-    def overhead_frac(self) -> float:
-        return 1.0 - self.timed_s / self.wall_s if self.wall_s > 0 else 0.0
-
-    @property
-    def archs_per_hour(self) -> float:
-        return 3600.0 * self.timed / self.wall_s if self.wall_s > 0 else 0.0
-
-    def per_arch_ms(self) -> dict[str, float]:
-        """Wall time per timed architecture by phase (ms); ``other`` is what no phase accounts for."""
-        parts = {"build": self.build_s, "prep": self.prep_s, "warmup": self.warmup_s, "timed": self.timed_s,
-                 "anchor": self.anchor_s, "store": self.store_s}
-        parts["other"] = max(self.wall_s - sum(parts.values()), 0.0)
-        parts["total"] = self.wall_s
-        return {k: 1e3 * v / self.timed if self.timed else 0.0 for k, v in parts.items()}
-
-    def report(self) -> dict:
-        """The throughput fields a run's summary carries."""
-        return {"archs_per_hour": self.archs_per_hour, "overhead_frac": self.overhead_frac,
-                "time_per_arch_ms": self.per_arch_ms(), "live_noise_floor": self.live_noise(),
-                "live_noise_floor_raw": self.noise(), "live_noise_floor_anchored": self.noise(anchored=True)}
 
 
 def anchor_job(config: NetworkConfig) -> tuple[str, dict]:
@@ -191,188 +125,13 @@ def anchor_job(config: NetworkConfig) -> tuple[str, dict]:
     return DARTS_V2.to_json(), config.to_dict()
 
 
-# ---- building networks ahead of time ------------------------------------------------------------
-
-
-def build_network(genotype_json: str, config: dict) -> Network:
-    return Network(Genotype.from_json(genotype_json), NetworkConfig.from_dict(config))
-
-
-class _TensorsOut(pickle.Pickler):
-    """Pickles a module with its tensors left out (collected in ``tensors``): the default pickling
-    of ~450 small tensors costs more than building the network again."""
-
-    def __init__(self, file: io.BytesIO):
-        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
-        self.tensors: list[torch.Tensor] = []
-        self._index: dict[int, int] = {}
-
-    def persistent_id(self, obj: object) -> tuple | None:
-        if not isinstance(obj, torch.Tensor):
-            return None
-        if id(obj) not in self._index:
-            self._index[id(obj)] = len(self.tensors)
-            self.tensors.append(obj)
-        return self._index[id(obj)], isinstance(obj, torch.nn.Parameter), obj.requires_grad
-
-
-class _TensorsIn(pickle.Unpickler):
-    def __init__(self, file: io.BytesIO, tensors: list[torch.Tensor]):
-        super().__init__(file)
-        self.tensors = tensors
-
-    def persistent_load(self, pid: tuple) -> torch.Tensor:
-        index, is_parameter, requires_grad = pid
-        t = self.tensors[index]
-        return torch.nn.Parameter(t, requires_grad=requires_grad) if is_parameter else t
-
-
-_ALIGN = 64  # bytes; every tensor of a packed network starts on such a boundary
-
-
-@dataclass
-class PackedNetwork:
-    """A built network as plain bytes: the module pickled without its tensors, and the tensors
-    in one buffer. Crosses a process boundary in one copy, unpacks faster than building."""
-
-    skeleton: bytes
-    layout: list[tuple[torch.dtype, tuple[int, ...], int]]  # dtype, shape, byte offset
-    data: bytes
-
-    @classmethod
-    def pack(cls, network: Network) -> "PackedNetwork":
-        f = io.BytesIO()
-        pickler = _TensorsOut(f)
-        pickler.dump(network)
-        layout, chunks, offset = [], [], 0
-        for t in pickler.tensors:
-            raw = t.detach().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-            pad = -offset % _ALIGN
-            chunks += [b"\0" * pad, raw]
-            offset += pad
-            layout.append((t.dtype, tuple(t.shape), offset))
-            offset += len(raw)
-        return cls(f.getvalue(), layout, b"".join(chunks))
-
-    def unpack(self) -> Network:
-        # A writable copy (frombuffer on bytes warns); a network without tensors has no buffer at all.
-        buf = torch.frombuffer(bytearray(self.data), dtype=torch.uint8) if self.data else torch.empty(0)
-        tensors = []
-        for dtype, shape, offset in self.layout:
-            n = torch.Size(shape).numel() * dtype.itemsize
-            tensors.append(buf[offset:offset + n].view(dtype).view(shape))
-        return _TensorsIn(io.BytesIO(self.skeleton), tensors).load()
-
-
-def pack_network(genotype_json: str, config: dict) -> PackedNetwork:
-    """Worker task: build one network and pack it for the trip back."""
-    return PackedNetwork.pack(build_network(genotype_json, config))
-
-
-def _worker_init() -> None:
-    # One thread per builder, and Ctrl-C (or `timeout -s INT`) is the parent's to handle: it stops
-    # the run and shuts the pool down.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    torch.set_num_threads(1)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    """A worker whose parent was killed (kill -9 leaves no time to shut the pool down) would sleep
-    forever holding a network's memory: it leaves when it is adopted by another process."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
-
-
 def default_batch_archs(backend: str) -> int:
     """Architectures per interleaved batch. Every batch also times the anchor; on a GPU, where
     drift is slow, a batch twice as large halves the anchor's share of the time."""
     return GPU_BATCH_ARCHS if backend in PREFETCH_BACKENDS else 4
 
 
-def default_build_workers(backend: str, threads: int = 1, cores: int | None = None) -> int:
-    """Worker processes preparing networks for ``backend`` on ``cores`` cores (default: the
-    machine's; a Ray timing worker passes the cores it is pinned to). A GPU timing keeps one host
-    core busy and leaves the others idle, so triton gets several. On the CPU backends one worker
-    builds and exports on a core the timing does not use: preparing costs more than timing, and the
-    scheduler's agreement rule catches what the worker does to the timings. When the timing's
-    threads take every core, a worker would run inside the timed windows: none then."""
-    cores = cores or os.cpu_count() or 1
-    if backend not in PREFETCH_BACKENDS:
-        return 1 if cores > threads else 0
-    return max(1, min(MAX_BUILD_WORKERS, max(cores, 2) - 1))
-
-
-class NetworkBuilder:
-    """Builds the networks of a batch: inline, right before they are timed (``workers=0``, the CPU
-    backends' way), or ahead of time in worker processes ("spawn": no CUDA state is forked) while
-    the batch before is timed. ``submit`` returns a callable that yields the networks in order.
-    The first batch is built inline while the workers start (spawning one and importing torch
-    takes seconds).
-
-    A pool that breaks (a worker killed, say) is not worth a lost profiling run: from then on the
-    networks are built inline and ``fell_back`` says so.
-    """
-
-    def __init__(self, workers: int = 0):
-        self.workers = workers
-        self.fell_back = False
-        self._pool: ProcessPoolExecutor | None = None
-
-    def submit(self, specs: Sequence[Spec]) -> Callable[[], list[Network]]:
-        specs = list(specs)
-        if self.workers == 0 or self.fell_back:
-            return lambda: [build_network(g, c) for g, c in specs]
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_worker_init)
-            for _ in range(self.workers):  # start them all now: a worker takes seconds to import torch
-                self._pool.submit(int)
-            return lambda: [build_network(g, c) for g, c in specs]  # built here meanwhile
-        try:
-            futures: list[Future] = [self._pool.submit(pack_network, g, c) for g, c in specs]
-        except BrokenProcessPool:
-            return self._fall_back(specs)
-        return lambda: self._collect(futures, specs)
-
-    def _collect(self, futures: list[Future], specs: list[Spec]) -> list[Network]:
-        try:
-            return [f.result().unpack() for f in futures]
-        except BrokenProcessPool:
-            return self._fall_back(specs)()
-
-    def _fall_back(self, specs: list[Spec]) -> Callable[[], list[Network]]:
-        self.fell_back = True
-        return lambda: [build_network(g, c) for g, c in specs]
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-    def __enter__(self) -> "NetworkBuilder":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 # ---- timing batches into the store --------------------------------------------------------------
-
-_SAMPLE_STATS = ("latency_ms", "median_ms", "p90_ms", "cv", "rounds", "reps", "round_spread", "noisy")
-
-
-def to_sample(genotype_json: str, config: dict, timing: Timing, timer: Timer, fp: dict, kind: str,
-              extra: dict | None = None) -> Sample:
-    stats = {k: getattr(timing, k) for k in _SAMPLE_STATS}
-    return Sample(genotype_json=genotype_json, config=config, backend=timer.backend, **stats,
-                  fingerprint=fp, kind=kind, extra={"round_minima": timing.round_minima, **(extra or {})})
-
-
-def timed_window_s(timings: list[Timing]) -> float:
-    """Seconds spent inside timed runs: the sum of every run of every round (retries included)."""
-    return sum(t.timed_ms for t in timings) / 1e3
 
 
 def time_into_store(store: ProfileStore, timer: Timer, fp: dict, jobs: list[tuple[str, dict, str]],
@@ -502,8 +261,6 @@ def _run_streaming(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, in
     """The CPU backends' loop: networks stream through the round scheduler (``harness.rounds``),
     repeats are interleaved with the primaries from early on (a live noise floor), and every
     network is stored on its own once its windows agree (a kill loses only those in flight)."""
-    from harness.stream import Job, StreamTimer, store_sample
-
     workers = cfg.build_workers if cfg.build_workers is not None else default_build_workers(timer.backend, timer.threads)
     fp = timer.fingerprint()
     fp_id = fingerprint_id(fp)

@@ -19,8 +19,10 @@ from collections import deque
 from dataclasses import dataclass, field, fields
 from typing import Callable, Iterator
 
-from harness.profile import (PREFETCH_BACKENDS, ProfileConfig, ProfileConfigError, ProfileStats, _next_batch,
-                             anchor_job, architecture_stream, out_of_time)
+from harness.prepare import PREFETCH_BACKENDS
+from harness.profile import (ProfileConfig, ProfileConfigError, _next_batch, anchor_job, architecture_stream,
+                             out_of_time)
+from harness.profile_stats import ProfileStats
 from harness.ray_cluster import NodeInfo, RayClusterError, alive_nodes, connected, node_alive
 from harness.ray_worker import ChunkResult, Job, ProfileWorker, WorkerSpec
 from harness.store import ProfileStore, Sample, arch_key, fingerprint_id

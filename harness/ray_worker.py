@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 import torch
 
 from gnnlat.errors import GnnlatError
-from harness.profile import (PREFETCH_BACKENDS, NetworkBuilder, ProfileStats, Spec, default_batch_archs,
-                             default_build_workers, time_batch, to_sample)
+from harness.prepare import PREFETCH_BACKENDS, NetworkBuilder, Spec, default_build_workers
+from harness.profile import default_batch_archs, time_batch
+from harness.profile_stats import ProfileStats
 from harness.rounds import ScheduleConfig
+from harness.samples import to_sample
 from harness.store import Sample
 from harness.timers import OnnxRuntimeTimer, TimerSettings, make_timer
 
@@ -158,7 +160,8 @@ class ProfileWorker:
         return samples
 
     def close(self) -> None:
-        """Stop the preparing processes (a killed worker's leave on their own, see ``_exit_with_parent``)."""
+        """Stop the preparing processes (a killed worker's leave on their own, see
+        ``harness.prepare._exit_with_parent``)."""
         if self._preparer is not None:
             self._preparer.close()
         if self._builder is not None:

@@ -18,8 +18,9 @@ from typing import Callable
 
 from gnnlat.errors import GnnlatError
 from gnnlat.network import NetworkConfig
-from harness.profile import (PREFETCH_BACKENDS, NetworkBuilder, ProfileStats, RunOptions, anchor_job,
-                             default_batch_archs, default_build_workers, out_of_time, time_into_store)
+from harness.prepare import PREFETCH_BACKENDS, NetworkBuilder, default_build_workers
+from harness.profile import RunOptions, anchor_job, default_batch_archs, out_of_time, time_into_store
+from harness.profile_stats import ProfileStats
 from harness.store import ProfileStore, Sample, fingerprint_id
 from harness.timers import Timer
 

@@ -19,8 +19,10 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from harness.profile import PackedNetwork, ProfileStats, Spec, _worker_init, build_network, to_sample
+from harness.prepare import PackedNetwork, Spec, build_network, worker_init
+from harness.profile_stats import ProfileStats
 from harness.rounds import Flight, RoundScheduler, ScheduleConfig, Verdict
+from harness.samples import to_sample
 from harness.store import ProfileStore, Sample, arch_key
 from gnnlat.export import onnx_bytes
 from harness.timers import OnnxRuntimeTimer, Timer, Timing
@@ -69,7 +71,7 @@ class Preparer:
         if self.workers and not self.fell_back:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_worker_init)
+                                                 initializer=worker_init)
             try:
                 self._queue.append((job, self._pool.submit(make_payload, *self._args(job))))
                 return

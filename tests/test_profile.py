@@ -7,9 +7,9 @@ import torch
 from gnnlat.network import NetworkConfig
 from gnnlat.errors import GnnlatError
 from gnnlat.published import DARTS_V2
-from harness.profile import (VARY_COST_LIMIT, NetworkBuilder, PackedNetwork, ProfileConfig, ProfileStats,
-                             architecture_stream, build_network, default_build_workers, run_profile,
-                             timed_window_s, vary_config)
+from harness.prepare import NetworkBuilder, PackedNetwork, build_network, default_build_workers
+from harness.profile import VARY_COST_LIMIT, ProfileConfig, architecture_stream, run_profile, vary_config
+from harness.profile_stats import ProfileStats, timed_window_s
 from harness.store import ProfileStore
 from harness.rounds import ScheduleConfig
 from harness.timers import CpuTimer, TimerSettings, summarize

@@ -7,7 +7,8 @@ import pytest
 
 from gnnlat.network import NetworkConfig
 from harness import timers
-from harness.profile import ProfileConfig, anchor_job, architecture_stream, build_network, run_profile
+from harness.prepare import build_network
+from harness.profile import ProfileConfig, anchor_job, architecture_stream, run_profile
 from harness.ray_profile import RayOptions, _Plan
 from harness.ray_worker import ProfileWorker, WorkerSetupError, WorkerSpec, worker_cores
 from harness.rounds import ScheduleConfig

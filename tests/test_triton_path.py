@@ -14,7 +14,8 @@ import harness.profile
 import harness.timers
 from gnnlat.network import NetworkConfig
 from gnnlat.published import DARTS_V2
-from harness.profile import ProfileConfig, ProfileStats, run_profile
+from harness.profile import ProfileConfig, run_profile
+from harness.profile_stats import ProfileStats
 from harness.store import ProfileStore
 from harness.timers import HostCuda, TimerSettings, TritonTimer
 from tests.cli_helpers import FAST, TINY, invoke, invoke_json

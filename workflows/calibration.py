@@ -16,7 +16,8 @@ from typing import Callable
 from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_spread
 from gnnlat.network import NetworkConfig
 from gnnlat.predictor import LatencyPredictor, PredictorError
-from harness.profile import ProfileConfig, ProfileStats, architecture_stream, run_profile
+from harness.profile import ProfileConfig, architecture_stream, run_profile
+from harness.profile_stats import ProfileStats
 from harness.store import ProfileStore, arch_key, fingerprint_id
 from harness.timers import Timer
 from workflows.devices import anchor_reference

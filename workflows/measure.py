@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from gnnlat.genotype import Genotype
 from gnnlat.network import Network, NetworkConfig
-from harness.profile import PREFETCH_BACKENDS, anchor_job
+from harness.prepare import PREFETCH_BACKENDS
+from harness.profile import anchor_job
 from harness.rounds import ScheduleConfig
 from harness.stream import time_interleaved
 from harness.energy import POWERCAP_ROOT, EnergyUnavailable, energy_counter, energy_per_run_mj
