@@ -1,7 +1,8 @@
 """Deployable files of a discrete network: ONNX or TorchScript, in eval mode, checked against PyTorch.
 
-ONNX uses the TorchScript-based exporter (fast, no onnxscript needed) at a fixed opset, the same
-bytes the harness times on ONNX Runtime; TorchScript is a trace (the network has no data-dependent
+ONNX is written node by node from the network's modules (:mod:`gnnlat.onnx_graph`: milliseconds,
+where tracing takes most of a second) at a fixed opset, the same bytes the harness times on ONNX
+Runtime; the TorchScript-based exporter stays as the reference it is checked against. TorchScript is a trace (the network has no data-dependent
 control flow in eval mode). :func:`export_difference` reloads the written file with the runtime a
 deployment would use and reports the largest absolute difference from PyTorch's output.
 """
@@ -16,6 +17,7 @@ import torch
 
 from gnnlat.errors import GnnlatError
 from gnnlat.network import Network
+from gnnlat.onnx_graph import network_onnx_model
 
 ONNX_OPSET = 17
 FORMATS = ("onnx", "torchscript")
@@ -27,6 +29,16 @@ class ExportError(GnnlatError, ValueError):
 
 def onnx_bytes(network: Network, opset: int = ONNX_OPSET) -> bytes:
     """The eval-mode network as ONNX bytes (input ``input``, output ``logits``; batch fixed)."""
+    return written_onnx_bytes(network, opset)
+
+
+def written_onnx_bytes(network: Network, opset: int = ONNX_OPSET) -> bytes:
+    """ONNX written from the modules (:func:`gnnlat.onnx_graph.network_onnx_model`)."""
+    return network_onnx_model(network, opset).SerializeToString()
+
+
+def traced_onnx_bytes(network: Network, opset: int = ONNX_OPSET) -> bytes:
+    """ONNX from ``torch.onnx.export``'s TorchScript tracer: the reference for the written graph."""
     model = network.eval()
     buf = io.BytesIO()
     with warnings.catch_warnings():

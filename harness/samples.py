@@ -15,4 +15,4 @@ def to_sample(genotype_json: str, config: dict, timing: Timing, timer: Timer, fp
               extra: dict | None = None) -> Sample:
     stats = {k: getattr(timing, k) for k in _SAMPLE_STATS}
     return Sample(genotype_json=genotype_json, config=config, backend=timer.backend, **stats,
-                  fingerprint=fp, kind=kind, extra={"round_minima": timing.round_minima, **(extra or {})})
+                  fingerprint=fp, kind=kind, extra={"round_minima": timing.round_minima, **timer.sample_facts(), **(extra or {})})

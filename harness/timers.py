@@ -220,6 +220,11 @@ class Timer(ABC):
     def _fingerprint_extra(self) -> dict:
         return {}
 
+    def sample_facts(self) -> dict:
+        """How this timer ran a network, kept in every sample's ``extra`` (not the fingerprint: the
+        choice moved latencies by less than the noise floor, so it does not make another device)."""
+        return {}
+
     @abstractmethod
     def prepare(self, network: Network) -> Callable[[], object]:
         """Return a callable that runs one blocking inference of ``network``."""
@@ -352,6 +357,10 @@ class OnnxRuntimeTimer(Timer):
     def _fingerprint_extra(self) -> dict:
         # Spinning changes a multi-threaded latency; recorded only when off, so existing device ids hold.
         return {"opset": self.opset, **({} if self.spinning else {"spinning": False})}
+
+    def sample_facts(self) -> dict:
+        # Samples before this key timed torch.onnx.export's traced graph (docs/results.md, "The ONNX writer").
+        return {"onnx_graph": "written"}
 
     def session(self, network: Network):
         return self.session_from_bytes(onnx_bytes(network, self.opset))
