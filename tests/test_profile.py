@@ -152,3 +152,16 @@ def test_a_broken_builder_pool_falls_back_to_building_inline():
         nets = builder.submit(specs)()
         assert [n.config.C for n in nets] == [4] and builder.fell_back
         assert [n.config.C for n in builder.submit(specs)()] == [4]
+
+
+def test_onnxruntime_samples_record_the_written_graph(tmp_path):
+    """The preparing worker writes ONNX with gnnlat.onnx_graph; each sample says so (earlier
+    profiles timed the traced graph and lack the key)."""
+    from harness.timers import OnnxRuntimeTimer
+
+    out = tmp_path / "ort.db"
+    cfg = ProfileConfig(n=2, out=str(out), config=TINY, repeat_frac=0.0, **{**QUICK, "build_workers": 1})
+    run_profile(cfg, OnnxRuntimeTimer(1, FAST))
+    with ProfileStore(out, create=False) as store:
+        samples = list(store.samples())
+    assert len(samples) == 2 and all(s.extra["onnx_graph"] == "written" for s in samples)
