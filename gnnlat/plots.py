@@ -52,8 +52,9 @@ def plot_pareto(summary: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]
         ax.annotate(f"λ={s['lam']:g}", (s["measured_ms"], 100 * s["test_acc"]), textcoords="offset points",
                     xytext=(5, 5), fontsize=8)
     front = pareto_front(summary)
-    ax.plot([s["measured_ms"] for s in front], [100 * s["test_acc"] for s in front], "--", color="tab:red",
-            label="Pareto front")
+    # Markers too: a front of one point (one λ dominating the rest) is no visible line.
+    ax.plot([s["measured_ms"] for s in front], [100 * s["test_acc"] for s in front], "--D", color="tab:red",
+            markerfacecolor="none", markersize=10, label="Pareto front")
     save_figure(fig, ax, "measured latency (ms)", "test accuracy (%)", path)
 
 
