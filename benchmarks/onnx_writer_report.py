@@ -35,7 +35,7 @@ def main() -> None:
 
     import torch
 
-    from gnnlat.export import traced_onnx_bytes, written_onnx_bytes
+    from gnnlat.export import onnx_bytes, traced_onnx_bytes
     from gnnlat.genotype import random_genotype
     from gnnlat.network import Network, NetworkConfig
     from harness.profile import vary_config
@@ -50,7 +50,7 @@ def main() -> None:
         config = vary_config(rng, NetworkConfig()) if i % 2 else NetworkConfig()
         net = Network(genotype, config).eval()
         pair = {}
-        for kind, fn in (("traced", traced_onnx_bytes), ("written", written_onnx_bytes)):
+        for kind, fn in (("traced", traced_onnx_bytes), ("written", onnx_bytes)):
             t0 = time.perf_counter()
             data = fn(net)
             prep[kind].append(time.perf_counter() - t0)
@@ -64,13 +64,12 @@ def main() -> None:
         for i, (pair, feed, _) in enumerate(nets):
             order = ("traced", "written") if (r + i) % 2 else ("written", "traced")
             for kind in order:
-                sess = pair[kind]
+                sess, col = pair[kind], ("traced", "written").index(kind)
                 sess.run(None, feed)  # warm
                 for _ in range(args.runs):
                     t0 = time.perf_counter()
                     sess.run(None, feed)
-                    best[i, 0 if kind == "traced" else 1] = min(best[i, 0 if kind == "traced" else 1],
-                                                                time.perf_counter() - t0)
+                    best[i, col] = min(best[i, col], time.perf_counter() - t0)
     ratio = best[:, 1] / best[:, 0]
     print(f"{args.n} networks, {args.rounds} rounds x {args.runs} runs, onnxruntime {args.threads} thread(s)")
     for kind in ("traced", "written"):

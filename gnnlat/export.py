@@ -2,9 +2,10 @@
 
 ONNX is written node by node from the network's modules (:mod:`gnnlat.onnx_graph`: milliseconds,
 where tracing takes most of a second) at a fixed opset, the same bytes the harness times on ONNX
-Runtime; the TorchScript-based exporter stays as the reference it is checked against. TorchScript is a trace (the network has no data-dependent
-control flow in eval mode). :func:`export_difference` reloads the written file with the runtime a
-deployment would use and reports the largest absolute difference from PyTorch's output.
+Runtime; the TorchScript-based exporter stays as the reference it is checked against. TorchScript
+is a trace (the network has no data-dependent control flow in eval mode). :func:`export_difference`
+reloads the written file with the runtime a deployment would use and reports the largest absolute
+difference from PyTorch's output.
 """
 from __future__ import annotations
 
@@ -28,12 +29,8 @@ class ExportError(GnnlatError, ValueError):
 
 
 def onnx_bytes(network: Network, opset: int = ONNX_OPSET) -> bytes:
-    """The eval-mode network as ONNX bytes (input ``input``, output ``logits``; batch fixed)."""
-    return written_onnx_bytes(network, opset)
-
-
-def written_onnx_bytes(network: Network, opset: int = ONNX_OPSET) -> bytes:
-    """ONNX written from the modules (:func:`gnnlat.onnx_graph.network_onnx_model`)."""
+    """The eval-mode network as ONNX bytes (input ``input``, output ``logits``; batch fixed), written
+    from its modules (:func:`gnnlat.onnx_graph.network_onnx_model`)."""
     return network_onnx_model(network, opset).SerializeToString()
 
 

@@ -51,7 +51,7 @@ class GraphWriter:
         """One node; its output keeps the first input's spatial size unless ``size`` is given."""
         out = self.name(op.lower())
         self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
-        self.sizes[out] = size or self.sizes.get(inputs[0], (1, 1))
+        self.sizes[out] = size or self.sizes[inputs[0]]
         return out
 
     def constant(self, array: np.ndarray, hint: str) -> str:
@@ -61,7 +61,7 @@ class GraphWriter:
 
     def conv(self, x: str, conv: nn.Conv2d, bn: nn.BatchNorm2d | None = None) -> str:
         weight = conv.weight.detach().numpy().astype(np.float32)
-        bias = (conv.bias.detach().numpy() if conv.bias is not None else np.zeros(weight.shape[0])).astype(np.float32)
+        bias = conv.bias.detach().numpy() if conv.bias is not None else np.zeros(weight.shape[0], np.float32)
         if bn is not None:
             scale, shift = _bn_affine(bn)
             weight = weight * scale[:, None, None, None]
@@ -69,7 +69,7 @@ class GraphWriter:
         ph, pw = conv.padding
         size = tuple(_out_size(n, k, s, p, d) for n, k, s, p, d in zip(
             self.sizes[x], conv.kernel_size, conv.stride, conv.padding, conv.dilation))
-        inputs = [x, self.constant(weight, "weight"), self.constant(bias.astype(np.float32), "bias")]
+        inputs = [x, self.constant(weight, "weight"), self.constant(bias, "bias")]
         return self.node("Conv", inputs, size, kernel_shape=list(conv.kernel_size), strides=list(conv.stride),
                          pads=[ph, pw, ph, pw], dilations=list(conv.dilation), group=conv.groups)
 
@@ -80,14 +80,13 @@ class GraphWriter:
                   self.constant(zeros, "bn_mean"), self.constant(ones, "bn_var")]
         return self.node("BatchNormalization", inputs, epsilon=0.0)
 
-    def strided_slice(self, x: str, start: int, step: int) -> str:
-        """``x[:, :, start::step, start::step]``."""
+    def shifted(self, x: str) -> str:
+        """``x[:, :, 1:, 1:]``."""
         big = np.iinfo(np.int64).max
-        size = tuple(-(-(n - start) // step) for n in self.sizes[x])
-        return self.node("Slice", [x, self.constant(np.array([start, start], np.int64), "starts"),
+        size = tuple(n - 1 for n in self.sizes[x])
+        return self.node("Slice", [x, self.constant(np.array([1, 1], np.int64), "starts"),
                                    self.constant(np.array([big, big], np.int64), "ends"),
-                                   self.constant(np.array([2, 3], np.int64), "axes"),
-                                   self.constant(np.array([step, step], np.int64), "steps")], size)
+                                   self.constant(np.array([2, 3], np.int64), "axes")], size)
 
 
 def _out_size(n: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
@@ -130,7 +129,7 @@ def _pool(w: GraphWriter, x: str, pool: nn.MaxPool2d | nn.AvgPool2d) -> str:
 def _factorized_reduce(w: GraphWriter, x: str, fr: FactorizedReduce) -> str:
     h, wd = w.sizes[x]
     x = w.node("Relu", [x])
-    shifted = w.strided_slice(x, 1, 1)
+    shifted = w.shifted(x)
     if h % 2 or wd % 2:
         pads = np.array([0, 0, 0, 0, 0, 0, h % 2, wd % 2], np.int64)
         shifted = w.node("Pad", [shifted, w.constant(pads, "pads")], (h, wd))
@@ -176,15 +175,16 @@ def network_onnx_model(network: Network, opset: int) -> onnx.ModelProto:
     s0 = s1 = _sequential(w, "input", network.stem)
     for cell in network.cells:
         s0, s1 = s1, _cell(w, s0, s1, cell)
-    pooled = w.node("Flatten", [w.node("GlobalAveragePool", [s1])], axis=1)
+    pooled = w.node("Flatten", [w.node("GlobalAveragePool", [s1], (1, 1))], axis=1)
     fc = network.classifier
     logits = w.node("Gemm", [pooled, w.constant(fc.weight.detach().numpy(), "fc_weight"),
                              w.constant(fc.bias.detach().numpy(), "fc_bias")], transB=1)
     w.nodes.append(helper.make_node("Identity", [logits], ["logits"]))
     c = network.config
+    shape = [c.batch, c.in_channels, c.resolution, c.resolution]
     graph = helper.make_graph(
         w.nodes, "gnnlat_network",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [c.batch, c.in_channels, c.resolution, c.resolution])],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [c.batch, c.classes])],
         w.initializers)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=IR_VERSION,

@@ -22,7 +22,7 @@ class ProfileStats:
     wall_s: float = 0.0  # the whole loop, bookkeeping between batches included
     timed_s: float = 0.0  # timed runs of the profiled architectures (the anchor's are not)
     build_s: float = 0.0  # building networks, or waiting for and unpacking prefetched ones
-    prep_s: float = 0.0  # timer.prepare: eval mode, move to the device, ONNX export
+    prep_s: float = 0.0  # timer.prepare: eval mode, move to the device, ONNX bytes and session
     warmup_s: float = 0.0  # untimed runs: calibration, warm-up, do_bench's own estimate runs
     anchor_s: float = 0.0  # timed runs of the anchor network
     store_s: float = 0.0  # writing each batch and the store queries between batches

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from gnnlat.export import traced_onnx_bytes, written_onnx_bytes
+from gnnlat.export import onnx_bytes, traced_onnx_bytes
 from gnnlat.genotype import Genotype, random_genotype
 from gnnlat.network import Network, NetworkConfig
 from gnnlat.operations import FactorizedReduce
@@ -60,7 +60,7 @@ def test_written_graph_matches_pytorch(genotype: Genotype, config: NetworkConfig
                     generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         expected = net(x).numpy()
-    got = _onnx_output(written_onnx_bytes(net), x)
+    got = _onnx_output(onnx_bytes(net), x)
     assert got.shape == expected.shape
     assert np.max(np.abs(got - expected)) < 1e-4
 
@@ -80,7 +80,7 @@ def test_written_and_traced_graphs_agree():
     """The traced exporter labelled the earlier profiles; both graphs must compute the same thing."""
     net = _trained_looking(Network(NAMED_CELLS["DARTS_V2"], NetworkConfig(C=8, layers=5, resolution=15)), 3)
     x = net.example_input()
-    assert np.max(np.abs(_onnx_output(written_onnx_bytes(net), x) - _onnx_output(traced_onnx_bytes(net), x))) < 1e-4
+    assert np.max(np.abs(_onnx_output(onnx_bytes(net), x) - _onnx_output(traced_onnx_bytes(net), x))) < 1e-4
 
 
 def test_batchnorm_after_conv_is_folded():
