@@ -18,7 +18,7 @@ from gnnlat.train import TrainConfig
 from harness.profile import ProfileConfig, run_profile
 from harness.ray_profile import RayOptions, run_ray_profile
 from harness.rounds import ScheduleConfig
-from harness.store import ProfileStore, fingerprint_id
+from harness.store import ProfileStore, ProfileStoreError, fingerprint_id
 from harness.timers import CpuTimer, TimerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +38,14 @@ def ray():
 def _keys(path) -> list[str]:
     with ProfileStore(path, create=False) as s:
         return [x.arch_key for x in s.samples()]
+
+
+def _stored_so_far(path) -> int:
+    """Samples in a profile another process is writing; 0 until its schema exists (an empty file first)."""
+    try:
+        return len(_keys(path))
+    except ProfileStoreError:
+        return 0
 
 
 def _local_keys(tmp_path, n: int, seed: int = 0) -> list[str]:
@@ -112,7 +120,7 @@ def test_a_killed_driver_resumes_without_duplicates_or_gaps(ray, tmp_path):
                             cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
-    while time.time() < deadline and proc.poll() is None and (not out.exists() or len(_keys(out)) < 4):
+    while time.time() < deadline and proc.poll() is None and _stored_so_far(out) < 4:
         time.sleep(0.2)
     assert proc.poll() is None, proc.stderr.read()
     proc.send_signal(signal.SIGKILL)
