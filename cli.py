@@ -247,9 +247,11 @@ def _timing_text(t: dict) -> str:
         agreement = (f"\nwindows: {a['windows']} over {t['span_s']:.1f} s, "
                      f"{'agreed' if a['agreed'] else 'did NOT agree'} within {spread}"
                      + (f"; anchor {t['anchor_ms']:.3f} ms" if t.get("anchor_ms") else ""))
+    anchored = (f"\nat the profile's speed {t['anchored_ms']:.3f} ms (anchor {t['anchor_reference_ms']:.3f} ms "
+                f"there, {t['anchor_reference']})" if t.get("anchored_ms") else "")
     return (f"latency {t['latency_ms']:.3f} ms (min of {t['rounds']} interleaved rounds)  "
             f"median {t['median_ms']:.3f}  p90 {t['p90_ms']:.3f}  cv {t['cv']:.3f}"
-            + ("  NOISY" if t["noisy"] else "") + agreement)
+            + ("  NOISY" if t["noisy"] else "") + agreement + anchored)
 
 
 @main.command()
@@ -375,13 +377,14 @@ def retime(path: str, times: int, part: str, anchor: bool, time_limit_s: float |
 def measure(genotype: str, predictor_path: str | None, speed_check: bool, as_json: bool, **kwargs: Any) -> None:
     """Time one architecture with the harness (interleaved with the anchor until time windows
     seconds apart agree) and print the sample."""
-    from workflows.devices import measurement_speed
+    from workflows.devices import anchored_measurement, measurement_speed
     from workflows.measure import measure_energy, measure_latency, measure_peak_memory
 
     g = load_genotype_or_name(genotype)
     config = pop_config(kwargs)
     backend, threads, settings = pop_timer_args(kwargs)
     t = measure_latency(g, config, backend, threads, settings)
+    t.update(anchored_measurement(t, config, predictor_path))
     t.update(measure_peak_memory(g, config, t["backend"], threads))
     t.update(measure_energy(g, config, t["backend"], threads))
     speed = speed_report(measurement_speed(t, config, predictor_path), as_json) if speed_check else None
@@ -567,8 +570,8 @@ def predict(predictor_path, genotype, as_json, **kwargs) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def calibrate(predictor_path, n, out, profile_path, seed, as_json, **kwargs) -> None:
-    """Adapt a predictor to this machine: measure N architectures spread over the predictor's
-    latency range (half at the config below, half at varied configs) and fine-tune on them."""
+    """Adapt a predictor to this machine: measure N architectures (30% at the config below, spread
+    over the predictor's latency range; the rest covering varied configs) and fine-tune on them."""
     from gnnlat.checkpoint import load_predictor, save_predictor
     from workflows.calibration import CalibrateConfig, run_calibration
 

@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from gnnlat.calibration import CHOICES, CalibrationConfig  # noqa: E402
 from gnnlat.checkpoint import load_predictor  # noqa: E402
 from gnnlat.fit import PredictorConfig, fit_predictor  # noqa: E402
 from gnnlat.shipped import predictor_path  # noqa: E402
@@ -76,6 +77,8 @@ def main() -> None:
     ap.add_argument("--n", default="5,10,20,50,100")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="write the rows here too")
+    ap.add_argument("--choice", default="spread", choices=sorted(CHOICES), help="how the N are picked")
+    ap.add_argument("--lr", type=float, default=CalibrationConfig.lr, help="fine-tuning learning rate")
     args = ap.parse_args()
     ns = [int(x) for x in args.n.split(",")]
     devices = [load_device(d) for d in args.device or DEVICES]
@@ -86,7 +89,8 @@ def main() -> None:
                 continue
             t0 = time.perf_counter()
             split = TargetSplit.of(records, args.seed)
-            for row in transplant_rows(base, split, ns, args.seed):
+            for row in transplant_rows(base, split, ns, args.seed, calibration=CalibrationConfig(lr=args.lr),
+                                       choice=args.choice):
                 results.append({"source": source, "target": target, **row})
             print(f"{source} → {target}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if args.json:

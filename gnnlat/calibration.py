@@ -1,8 +1,10 @@
 """Calibration: a predictor for one device adapted to another from a few dozen measurements.
 
-Which architectures to measure (:func:`choose_spread`): half at the fixed config, half at varied
-configs, each half spread evenly over the base predictor's predicted latency range, so a few
-samples still span fast and slow networks (a random few cluster in the middle).
+Which architectures to measure (:func:`choose_cover`, what ``calibrate`` uses): 30% at the fixed
+config (at least 10, up to half), spread evenly over the base predictor's predicted latency range,
+so a few samples still span fast and slow networks (a random few cluster in the middle); the rest
+at varied configs chosen to cover the config space. :func:`choose_spread` (half and half, both
+spread over latency) is kept as the comparison; figures in docs/results.md.
 
 How to adapt (:func:`calibrate_predictor`): every weight of the base predictor is fine-tuned on
 the calibration samples, starting from the base with its offset :math:`b` first moved by the mean
@@ -37,6 +39,9 @@ from gnnlat.record import Record
 from gnnlat.split import training_set_meta
 
 MIN_SAMPLES = 2
+FIXED_SHARE = 0.3  # of the calibration samples, for choose_cover (docs/results.md)
+MIN_FIXED = 10  # ... but up to half of them, at least this many
+MIN_COVER = 10  # varied samples from which covering the configs beats spreading them
 
 
 @dataclass(frozen=True)
@@ -57,16 +62,34 @@ def choose_spread(predictor: LatencyPredictor, fixed: Sequence[tuple[Genotype, N
     """Indices into ``list(fixed) + list(varied)`` of ``n`` architectures to measure: ``n // 2``
     from ``fixed`` and the rest from ``varied`` (all from one side when the other is empty), each
     taken at evenly spaced quantiles of the predictor's latency over its side."""
+    n_fixed = _fixed_count(fixed, varied, n, n // 2)
+    return _spread(predictor, fixed, n_fixed) + [len(fixed) + i for i in _spread(predictor, varied, n - n_fixed)]
+
+
+def choose_cover(predictor: LatencyPredictor, fixed: Sequence[tuple[Genotype, NetworkConfig]],
+                 varied: Sequence[tuple[Genotype, NetworkConfig]], n: int) -> list[int]:
+    """Like :func:`choose_spread`, but ``FIXED_SHARE`` of ``n`` from ``fixed`` (spread over the
+    predicted latency) and the varied rest chosen to *cover the config space*: greedy farthest-point
+    (k-centre) selection in the unit cube of (log C, log layers, log resolution, log batch,
+    predicted log-latency), starting from the largest corner.
+
+    Why: on configs a predictor has not seen, its error is mostly one offset per config (how cost
+    scales with channels, depth, resolution and batch), and a spread over latency alone can leave a
+    whole corner (for example every C = 32 config) unmeasured. Below ``MIN_COVER`` varied samples
+    the k-centres would be corners only, which interpolate worse than a spread: up to N = 10 this
+    is :func:`choose_spread`."""
+    n_fixed = _fixed_count(fixed, varied, n, max(round(FIXED_SHARE * n), min(n // 2, MIN_FIXED)))
+    choose_varied = _cover if n - n_fixed >= MIN_COVER else _spread
+    return _spread(predictor, fixed, n_fixed) + [len(fixed) + i for i in choose_varied(predictor, varied, n - n_fixed)]
+
+
+def _fixed_count(fixed: Sequence, varied: Sequence, n: int, wanted: int) -> int:
     if n < MIN_SAMPLES:
         raise PredictorError(f"calibration needs at least {MIN_SAMPLES} samples, got {n}")
-    n_fixed = n // 2 if varied else n
-    if not fixed:
-        n_fixed = 0
+    n_fixed = 0 if not fixed else (wanted if varied else n)
     if n_fixed > len(fixed) or n - n_fixed > len(varied):
         raise PredictorError(f"{len(fixed)} + {len(varied)} candidates cannot give {n} calibration samples")
-    picked = _spread(predictor, fixed, n_fixed)
-    picked += [len(fixed) + i for i in _spread(predictor, varied, n - n_fixed)]
-    return picked
+    return n_fixed
 
 
 def _spread(predictor: LatencyPredictor, candidates: Sequence[tuple[Genotype, NetworkConfig]], k: int) -> list[int]:
@@ -76,6 +99,23 @@ def _spread(predictor: LatencyPredictor, candidates: Sequence[tuple[Genotype, Ne
     order = np.argsort(latency, kind="stable")
     positions = np.linspace(0, len(order) - 1, k).round().astype(int)
     return [int(order[p]) for p in positions]
+
+
+def _cover(predictor: LatencyPredictor, candidates: Sequence[tuple[Genotype, NetworkConfig]], k: int) -> list[int]:
+    if k == 0:
+        return []
+    latency = predictor.predict([g for g, _ in candidates], [c for _, c in candidates])
+    points = np.log([[c.C, c.layers, c.resolution, c.batch, t] for (_, c), t in zip(candidates, latency)])
+    points = (points - points.min(0)) / np.maximum(np.ptp(points, axis=0), 1e-12)
+    chosen = [int(np.argmax(points.sum(1)))]
+    distance = np.linalg.norm(points - points[chosen[0]], axis=1)
+    while len(chosen) < k:
+        chosen.append(int(np.argmax(distance)))
+        distance = np.minimum(distance, np.linalg.norm(points - points[chosen[-1]], axis=1))
+    return chosen
+
+
+CHOICES = {"spread": choose_spread, "cover": choose_cover}
 
 
 def calibrate_predictor(base: LatencyPredictor, records: Sequence[Record],

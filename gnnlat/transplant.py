@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_spread
+from gnnlat.calibration import CHOICES, CalibrationConfig, calibrate_predictor
 from gnnlat.count_baseline import Baseline
 from gnnlat.fit import PredictorConfig, fit_baseline, fit_predictor
 from gnnlat.metrics import regression_metrics
@@ -64,16 +64,18 @@ def _predict(model: LatencyPredictor | Baseline):
 
 
 def transplant_rows(base: LatencyPredictor, split: TargetSplit, ns: Sequence[int], seed: int = 0,
-                    scratch: PredictorConfig = PredictorConfig(min_steps=300)) -> list[dict]:
-    """One row per (N, method): scores on the held-out fixed-config and held-out-config sets."""
+                    scratch: PredictorConfig = PredictorConfig(min_steps=300),
+                    calibration: CalibrationConfig = CalibrationConfig(), choice: str = "spread") -> list[dict]:
+    """One row per (N, method): scores on the held-out fixed-config and held-out-config sets;
+    ``choice`` names the :data:`gnnlat.calibration.CHOICES` entry that picks the N."""
     pool = split.pool_fixed + split.pool_vary
     fixed = [(r.genotype, r.config) for r in split.pool_fixed]
     vary = [(r.genotype, r.config) for r in split.pool_vary]
     base_row = {name: _scores(_predict(base), held) for name, held in _held(split)}
     rows = []
     for n in ns:
-        cal = [pool[i] for i in choose_spread(base, fixed, vary, n)]
-        predictors = {"calibrated": _predict(calibrate_predictor(base, cal, CalibrationConfig(seed=seed))),
+        cal = [pool[i] for i in CHOICES[choice](base, fixed, vary, n)]
+        predictors = {"calibrated": _predict(calibrate_predictor(base, cal, replace(calibration, seed=seed))),
                       "scratch": _predict(fit_predictor(cal, replace(scratch, seed=seed))),
                       "op_count": _predict(fit_baseline(cal))}
         for method, predict in predictors.items():

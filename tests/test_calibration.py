@@ -4,7 +4,7 @@ import random
 import numpy as np
 import pytest
 
-from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_spread
+from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_cover, choose_spread
 from gnnlat.checkpoint import load_predictor, matches_device, save_predictor
 from gnnlat.metrics import regression_metrics
 from gnnlat.predictor import PredictorError
@@ -71,6 +71,23 @@ def test_choose_spread_takes_half_fixed_and_spans_the_predicted_range(eager_to_o
     assert chosen.min() == predicted.min() and chosen.max() == predicted.max()
     assert choose_spread(base, f, [], 6) == choose_spread(base, f, [], 6)  # all fixed when nothing varies
     assert all(i < len(f) for i in choose_spread(base, f, [], 6))
+
+
+def test_choose_cover_reaches_every_corner_of_the_varied_configs(eager_to_ort):
+    base, fixed, vary = eager_to_ort
+    f = [(r.genotype, r.config) for r in fixed]
+    v = [(r.genotype, r.config) for r in vary]
+    picked = choose_cover(base, f, v, 50)
+    assert len(set(picked)) == 50 and sum(i < len(f) for i in picked) == 15  # 30% fixed from N = 50
+    assert sum(i < len(f) for i in choose_cover(base, f, v, 20)) == 10  # but up to half, at least 10
+    assert choose_cover(base, f, v, 10) == choose_spread(base, f, v, 10)  # too few to cover the configs
+    chosen = [v[i - len(f)][1] for i in picked if i >= len(f)]
+    for field in ("C", "layers", "resolution", "batch"):  # each dimension's extremes are measured
+        values = [getattr(c, field) for _, c in v]
+        assert {min(values), max(values)} <= {getattr(c, field) for c in chosen}, field
+    assert choose_cover(base, f, v, 50) == picked
+    with pytest.raises(PredictorError, match="at least 2"):
+        choose_cover(base, f, v, 1)
 
 
 def test_calibration_bad_input(eager_to_ort):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_spread
+from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_cover
 from gnnlat.network import NetworkConfig
 from gnnlat.predictor import LatencyPredictor, PredictorError
 from harness.profile import ProfileConfig, architecture_stream, run_profile
@@ -62,7 +62,7 @@ def candidates(cfg: CalibrateConfig) -> tuple[list, list]:
 def run_calibration(base: LatencyPredictor, cfg: CalibrateConfig, timer: Timer,
                     progress: Callable[[int, int], None] | None = None,
                     stats: ProfileStats | None = None) -> tuple[LatencyPredictor, dict]:
-    """(calibrated predictor, report): ``cfg.n`` architectures chosen by ``choose_spread``, timed
+    """(calibrated predictor, report): ``cfg.n`` architectures chosen by ``choose_cover``, timed
     on ``timer``'s device into ``cfg.profile``, and ``base`` fine-tuned on their labels."""
     if base.metric != "latency":
         raise PredictorError(f"calibrate times latency; a {base.metric} predictor needs a {base.metric} profile "
@@ -71,7 +71,7 @@ def run_calibration(base: LatencyPredictor, cfg: CalibrateConfig, timer: Timer,
     t0 = time.perf_counter()
     fixed, varied = candidates(cfg)
     pool = fixed + varied
-    chosen = [pool[i] for i in choose_spread(base, fixed, varied, cfg.n)]
+    chosen = [pool[i] for i in choose_cover(base, fixed, varied, cfg.n)]
     keys = {arch_key(g.to_json(), c.to_dict()) for g, c in chosen}
     fp_id = fingerprint_id(timer.fingerprint())
     with ProfileStore(cfg.profile) as store:
