@@ -2,6 +2,7 @@ import signal
 import sqlite3
 import time
 
+import pytest
 
 from harness.store import ProfileStore
 from tests.cli_helpers import FAST, TINY, assert_clean_failure, invoke, invoke_json, spawn
@@ -23,6 +24,9 @@ def test_measure_json_keys(root):
     # Timed with the anchor until windows seconds apart agreed; the JSON says how well.
     assert set(out["agreement"]) >= {"agreed", "spread", "windows", "window_minima"}
     assert out["agreement"]["windows"] >= 5 and out["span_s"] >= 4.0 and out["anchor_ms"] > 0
+    # ... and at the shipped predictor's speed: the agreed ratio to the anchor times its reference.
+    assert out["anchored_ms"] == pytest.approx(out["agreement"]["anchor_ratio"] * out["anchor_reference_ms"])
+    assert out["anchor_reference"] == "predicted anchor"  # a tiny config: no profile anchor there
     # Peak memory from the eager PyTorch allocator (ONNX Runtime keeps no account); energy only from
     # a counter, else null with the reason (this machine has no powercap).
     assert out["peak_memory_mb"] > out["weights_mb"] > 0 and out["memory_backend"] == "cpu"

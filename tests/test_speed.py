@@ -49,3 +49,24 @@ def test_check_speed_uses_a_given_anchor_timing():
     check = check_speed(p, "cpu", local_ms=13.0)
     assert check.ratio == pytest.approx(1.3) and "30% slower" in check.warning()
     assert check_speed(p, "triton") is None or check_speed(p, "triton").local_ms > 0  # no CUDA: not checked
+
+
+def test_anchored_measurement_rescales_the_agreed_ratio_to_the_reference_anchor(tmp_path):
+    from gnnlat.checkpoint import save_predictor
+    from gnnlat.network import NetworkConfig
+    from harness.store import fingerprint_id
+    from workflows.devices import anchored_measurement
+
+    fp = CpuTimer().fingerprint()
+    p = LatencyPredictor(meta={"backend": "cpu", "anchor_refs": {fingerprint_id(fp): {"anchor_ms": 1.5}}})
+    save_predictor(p, tmp_path / "p.pt")
+    measured = {"backend": "cpu", "fingerprint": fp, "latency_ms": 2.4, "agreement": {"anchor_ratio": 0.8}}
+    at_search = anchored_measurement(measured, SEARCH_CONFIG, str(tmp_path / "p.pt"))
+    assert at_search == {"anchored_ms": pytest.approx(1.2), "anchor_reference_ms": 1.5,
+                         "anchor_reference": "profile anchor"}
+    small = NetworkConfig(C=8, layers=5)  # no profile anchor at this config: the predicted one
+    other = anchored_measurement(measured, small, str(tmp_path / "p.pt"))
+    assert other["anchor_reference"] == "predicted anchor"
+    assert other["anchored_ms"] == pytest.approx(0.8 * float(p.predict([DARTS_V2], small)[0]))
+    # Without an anchor ratio (an un-anchored timing) there is no anchored figure, never a guess.
+    assert anchored_measurement({**measured, "agreement": None}, SEARCH_CONFIG, str(tmp_path / "p.pt"))["anchored_ms"] is None

@@ -124,11 +124,42 @@ def measurement_speed(measured: dict, config: NetworkConfig, path: str | None = 
     """The speed check of a ``measure``: against the predictor at ``path``, else the shipped
     reference predictor of the measuring backend (None when there is none). The anchor timed with
     the network is reused when it ran at the search config, where the references were taken."""
+    predictor = _measurement_predictor(measured, path)
+    if predictor is None:
+        return None
+    local_ms = measured.get("anchor_ms") if config == SEARCH_CONFIG else None
+    return check_speed(predictor, measured["backend"], local_ms)
+
+
+def anchored_measurement(measured: dict, config: NetworkConfig, path: str | None = None) -> dict:
+    """The measurement at the reference speed of the predictor's profile:
+
+    .. math:: t_\\text{anchored} = \\frac{t}{t_\\text{anchor}} \\cdot t^\\text{ref}_\\text{anchor},
+
+    with :math:`t / t_\\text{anchor}` the ratio the measurement's windows agreed on (the anchor, DARTS
+    V2 at the same config, timed in the same seconds) and :math:`t^\\text{ref}_\\text{anchor}` the
+    anchor's latency in the predictor's profile (search config) or its prediction (other configs).
+
+    Why: a shared machine's speed moves by 10-30% within minutes, and both networks move with it;
+    their ratio does not (docs/results.md), and the anchored labels a predictor trains on are in
+    the same units. ``anchored_ms`` is None without an anchor ratio or a predictor."""
+    ratio = (measured.get("agreement") or {}).get("anchor_ratio")
+    predictor = _measurement_predictor(measured, path) if ratio else None
+    if predictor is None:
+        return {"anchored_ms": None, "anchor_reference_ms": None, "anchor_reference": None}
+    if config == SEARCH_CONFIG:
+        reference_ms, source = reference_anchor(predictor, fingerprint_id(measured["fingerprint"]))
+    else:
+        reference_ms, source = float(predictor.predict([DARTS_V2], config)[0]), "predicted anchor"
+    return {"anchored_ms": float(ratio) * reference_ms, "anchor_reference_ms": reference_ms,
+            "anchor_reference": source}
+
+
+def _measurement_predictor(measured: dict, path: str | None) -> LatencyPredictor | None:
+    """The predictor at ``path``, else the shipped reference one of the measuring backend (None)."""
     try:
-        predictor = load_predictor(predictor_path(path or reference_predictor(measured["backend"])))
+        return load_predictor(predictor_path(path or reference_predictor(measured["backend"])))
     except GnnlatError:
         if path:
             raise
         return None
-    local_ms = measured.get("anchor_ms") if config == SEARCH_CONFIG else None
-    return check_speed(predictor, measured["backend"], local_ms)
