@@ -531,6 +531,8 @@ def validate(predictor_path, profiles, held_out, max_mape, plot, labels, speed_c
              _metric_line("GNN", report["gnn"], predictor.unit),
              _metric_line("baseline", report["baseline"], predictor.unit),
              "noise floor " + noise_text(report["noise_floor"])]
+    lines += [f"labels of device {fp} read at the predictor's speed: x{factor:.3f} (its profile's anchor over this one's)"
+              for fp, factor in report["anchor_rescale"].items() if abs(factor - 1) > 1e-9]
     if plot:
         lines.append(f"plot -> {plot}")
     emit(as_json, report, "\n".join(lines))

@@ -70,3 +70,24 @@ def test_anchored_measurement_rescales_the_agreed_ratio_to_the_reference_anchor(
     assert other["anchored_ms"] == pytest.approx(0.8 * float(p.predict([DARTS_V2], small)[0]))
     # Without an anchor ratio (an un-anchored timing) there is no anchored figure, never a guess.
     assert anchored_measurement({**measured, "agreement": None}, SEARCH_CONFIG, str(tmp_path / "p.pt"))["anchored_ms"] is None
+
+
+def test_validation_reads_anchored_labels_at_the_predictors_speed(tmp_path):
+    from workflows.records import load_records
+    from workflows.validation import to_predictor_speed
+
+    out = str(tmp_path / "p.db")
+    quick = ScheduleConfig(window_s=0.01, anchor_every_s=0.0)
+    run_profile(ProfileConfig(n=3, out=out, config=SEARCH_CONFIG, repeat_frac=0.0, schedule=quick, build_workers=0),
+                CpuTimer(settings=FAST))
+    (fp, ref), = anchor_reference([out]).items()
+    records = load_records(out, labels="anchored")
+    slower_day = LatencyPredictor(meta={"backend": "cpu", "anchor_refs": {fp: {**ref, "anchor_ms": 2 * ref["anchor_ms"]}}})
+    scaled, factors = to_predictor_speed(slower_day, records, [out])
+    assert factors == {fp: pytest.approx(2.0)}
+    assert [r.latency_ms for r in scaled] == pytest.approx([2 * r.latency_ms for r in records])
+    # min labels, another device's reference, or none at all: the labels stay as measured
+    assert to_predictor_speed(slower_day, load_records(out, labels="min"), [out])[1] == {}
+    other = LatencyPredictor(meta={"backend": "cpu", "anchor_refs": {"elsewhere": {**ref, "anchor_ms": 9.0}}})
+    assert to_predictor_speed(other, records, [out]) == (records, {})
+    assert to_predictor_speed(LatencyPredictor(meta={"backend": "cpu"}), records, [out]) == (records, {})

@@ -2,6 +2,7 @@
 the profile's noise floor (which needs the store, hence this module sits above both packages)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -12,14 +13,17 @@ from gnnlat.record import Record
 from gnnlat.split import held_out_records
 from gnnlat.plots import plot_predictions
 from harness.store import ProfileStore, ProfileStoreError
+from workflows.devices import anchor_reference
 from workflows.records import ProfileError, noise_floor
 
 
 def validate_predictor(predictor: LatencyPredictor, records: Sequence[Record], profiles: Sequence[str],
                        held_out: bool = True, plot: str | None = None) -> dict[str, Any]:
     """Score on ``records`` (only the held-out side of the predictor's own split when
-    ``held_out``); the noise floor is the best-supported one among ``profiles``."""
+    ``held_out``), anchored labels in the predictor's units (:func:`to_predictor_speed`); the
+    noise floor is the best-supported one among ``profiles``."""
     records = held_out_records(predictor, records) if held_out else list(records)
+    records, factors = to_predictor_speed(predictor, records, profiles)
     if not records:
         raise PredictorError("no samples to score: every sample of the profile was used in training")
     baseline = predictor.baseline
@@ -32,10 +36,32 @@ def validate_predictor(predictor: LatencyPredictor, records: Sequence[Record], p
     floors = [_floor(p, predictor.backend, labels, predictor.metric) for p in profiles]
     report = {"n": len(records), "backend": predictor.backend, "metric": predictor.metric, "unit": predictor.unit,
               "labels": labels, "gnn": regression_metrics(gnn, true),
-              "baseline": regression_metrics(base, true), "noise_floor": max(floors, key=lambda f: f["n"])}
+              "baseline": regression_metrics(base, true), "noise_floor": max(floors, key=lambda f: f["n"]),
+              "anchor_rescale": factors}
     if plot:
         plot_predictions(true, gnn, base, plot)
     return report
+
+
+def to_predictor_speed(predictor: LatencyPredictor, records: Sequence[Record],
+                       profiles: Sequence[str]) -> tuple[list[Record], dict[str, float]]:
+    """Anchored labels read in the predictor's units: each device's labels times
+    :math:`t^\\text{pred}_\\text{anchor} / t^\\text{prof}_\\text{anchor}`, the anchor's reference
+    latency in the predictor's profile over the one in these profiles (search config, same device).
+
+    Why: an anchored label is a latency at its profile's typical speed. The same machine kind runs
+    10% slower or faster on another day (docs/results.md), so a predictor calibrated on one day and
+    scored on a profile of another would otherwise be scored on the machine's mood. Devices without
+    both references, and ``min`` labels, are left as they are. Returns (records, factor per device)."""
+    refs = predictor.meta.get("anchor_refs")
+    if not isinstance(refs, dict) or not records or records[0].label != "anchored":
+        return list(records), {}
+    here = anchor_reference(profiles, predictor.backend)
+    factors = {fp: float(refs[fp]["anchor_ms"]) / ref["anchor_ms"] for fp, ref in here.items()
+               if fp in refs and refs[fp].get("anchor_key") == ref["anchor_key"]}
+    scaled = [replace(r, latency_ms=r.latency_ms * factors[r.fingerprint_id]) if r.fingerprint_id in factors else r
+              for r in records]
+    return scaled, factors
 
 
 def _floor(path: str, backend: str | None, labels: str, metric: str) -> dict:
