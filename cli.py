@@ -531,7 +531,8 @@ def validate(predictor_path, profiles, held_out, max_mape, plot, labels, speed_c
              _metric_line("GNN", report["gnn"], predictor.unit),
              _metric_line("baseline", report["baseline"], predictor.unit),
              "noise floor " + noise_text(report["noise_floor"])]
-    lines += [f"labels of device {fp} read at the predictor's speed: x{factor:.3f} (its profile's anchor over this one's)"
+    lines += [f"labels of device {fp} read at the predictor's speed: x{factor:.3f} "
+              "(its profile's anchor over this one's)"
               for fp, factor in report["anchor_rescale"].items() if abs(factor - 1) > 1e-9]
     if plot:
         lines.append(f"plot -> {plot}")
@@ -785,6 +786,7 @@ def search(lam, dataset, data_dir, predictor_path, epochs, batch_size, C, layers
     r, m = run.result, run.measured
     payload = {"genotype": r.genotype.to_dict(), "genotype_text": r.genotype.to_darts(),
                "predicted_ms": r.predicted_ms, "measured_ms": run.measured_ms, "relative_error": run.relative_error,
+               "measured_anchored_ms": m.get("anchored_ms"),
                "val_acc": r.val_acc, "lam": r.lam, "lat_ref_ms": r.lat_ref, "deploy_config": deploy.to_dict(),
                "backend": m["backend"], "device_match": check.match, "speed": speed, "out_dir": r.out_dir,
                "epoch_seconds": [h["time_s"] for h in r.history], "costs": run.costs}
@@ -793,7 +795,8 @@ def search(lam, dataset, data_dir, predictor_path, epochs, batch_size, C, layers
         f"              {r.genotype.to_darts()}",
         f"val accuracy  {r.val_acc:.2%} (search proxy)   λ {r.lam:g}",
         f"latency       predicted {r.predicted_ms:.3f} ms, measured {run.measured_ms:.3f} ms "
-        f"({m['backend']}, {deploy.to_dict()}), relative error {run.relative_error:+.1%}"]
+        f"({m['backend']}, {deploy.to_dict()}), relative error {run.relative_error:+.1%}"
+        + (f"; at the predictor's speed {m['anchored_ms']:.3f} ms" if m.get("anchored_ms") else "")]
         + [f"{c['name']:<13} predicted {c['predicted']:.3f} {c['unit']}, measured {c['measured']:.3f} {c['unit']}   "
            f"λ {c['lam']:g}" for c in run.costs[1:] if c["measured"] is not None])
     emit(as_json, payload, text)

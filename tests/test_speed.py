@@ -69,7 +69,8 @@ def test_anchored_measurement_rescales_the_agreed_ratio_to_the_reference_anchor(
     assert other["anchor_reference"] == "predicted anchor"
     assert other["anchored_ms"] == pytest.approx(0.8 * float(p.predict([DARTS_V2], small)[0]))
     # Without an anchor ratio (an un-anchored timing) there is no anchored figure, never a guess.
-    assert anchored_measurement({**measured, "agreement": None}, SEARCH_CONFIG, str(tmp_path / "p.pt"))["anchored_ms"] is None
+    unanchored = {**measured, "agreement": None}
+    assert anchored_measurement(unanchored, SEARCH_CONFIG, str(tmp_path / "p.pt"))["anchored_ms"] is None
 
 
 def test_validation_reads_anchored_labels_at_the_predictors_speed(tmp_path):
@@ -82,7 +83,8 @@ def test_validation_reads_anchored_labels_at_the_predictors_speed(tmp_path):
                 CpuTimer(settings=FAST))
     (fp, ref), = anchor_reference([out]).items()
     records = load_records(out, labels="anchored")
-    slower_day = LatencyPredictor(meta={"backend": "cpu", "anchor_refs": {fp: {**ref, "anchor_ms": 2 * ref["anchor_ms"]}}})
+    slower = {fp: {**ref, "anchor_ms": 2 * ref["anchor_ms"]}}
+    slower_day = LatencyPredictor(meta={"backend": "cpu", "anchor_refs": slower})
     scaled, factors = to_predictor_speed(slower_day, records, [out])
     assert factors == {fp: pytest.approx(2.0)}
     assert [r.latency_ms for r in scaled] == pytest.approx([2 * r.latency_ms for r in records])

@@ -144,8 +144,13 @@ def anchored_measurement(measured: dict, config: NetworkConfig, path: str | None
     their ratio does not (docs/results.md), and the anchored labels a predictor trains on are in
     the same units. ``anchored_ms`` is None without an anchor ratio or a predictor."""
     ratio = (measured.get("agreement") or {}).get("anchor_ratio")
-    predictor = _measurement_predictor(measured, path) if ratio else None
-    if predictor is None:
+    return anchored_with(_measurement_predictor(measured, path) if ratio else None, measured, config)
+
+
+def anchored_with(predictor: LatencyPredictor | None, measured: dict, config: NetworkConfig) -> dict:
+    """:func:`anchored_measurement` against a predictor already loaded (None: no anchored figure)."""
+    ratio = (measured.get("agreement") or {}).get("anchor_ratio")
+    if predictor is None or not ratio:
         return {"anchored_ms": None, "anchor_reference_ms": None, "anchor_reference": None}
     if config == SEARCH_CONFIG:
         reference_ms, source = reference_anchor(predictor, fingerprint_id(measured["fingerprint"]))
