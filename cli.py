@@ -377,17 +377,18 @@ def retime(path: str, times: int, part: str, anchor: bool, time_limit_s: float |
 def measure(genotype: str, predictor_path: str | None, speed_check: bool, as_json: bool, **kwargs: Any) -> None:
     """Time one architecture with the harness (interleaved with the anchor until time windows
     seconds apart agree) and print the sample."""
-    from workflows.devices import anchored_measurement, measurement_speed
+    from workflows.devices import anchored_measurement, measurement_predictor, measurement_speed
     from workflows.measure import measure_energy, measure_latency, measure_peak_memory
 
     g = load_genotype_or_name(genotype)
     config = pop_config(kwargs)
     backend, threads, settings = pop_timer_args(kwargs)
     t = measure_latency(g, config, backend, threads, settings)
-    t.update(anchored_measurement(t, config, predictor_path))
+    predictor = measurement_predictor(t["backend"], predictor_path)
+    t.update(anchored_measurement(predictor, t, config))
     t.update(measure_peak_memory(g, config, t["backend"], threads))
     t.update(measure_energy(g, config, t["backend"], threads))
-    speed = speed_report(measurement_speed(t, config, predictor_path), as_json) if speed_check else None
+    speed = speed_report(measurement_speed(t, config, predictor), as_json) if speed_check else None
     energy = (f"energy {t['energy_mj']:.3f} mJ ({t['energy_source']})" if t["energy_mj"] is not None
               else t["energy_unavailable"])
     emit(as_json, {**t, "config": config.to_dict(), "speed": speed},

@@ -55,22 +55,24 @@ def test_anchored_measurement_rescales_the_agreed_ratio_to_the_reference_anchor(
     from gnnlat.checkpoint import save_predictor
     from gnnlat.network import NetworkConfig
     from harness.store import fingerprint_id
-    from workflows.devices import anchored_measurement
+    from workflows.devices import anchored_measurement, measurement_predictor
 
     fp = CpuTimer().fingerprint()
-    p = LatencyPredictor(meta={"backend": "cpu", "anchor_refs": {fingerprint_id(fp): {"anchor_ms": 1.5}}})
-    save_predictor(p, tmp_path / "p.pt")
+    save_predictor(LatencyPredictor(meta={"backend": "cpu", "anchor_refs": {fingerprint_id(fp): {"anchor_ms": 1.5}}}),
+                   tmp_path / "p.pt")
+    p = measurement_predictor("cpu", str(tmp_path / "p.pt"))
     measured = {"backend": "cpu", "fingerprint": fp, "latency_ms": 2.4, "agreement": {"anchor_ratio": 0.8}}
-    at_search = anchored_measurement(measured, SEARCH_CONFIG, str(tmp_path / "p.pt"))
+    at_search = anchored_measurement(p, measured, SEARCH_CONFIG)
     assert at_search == {"anchored_ms": pytest.approx(1.2), "anchor_reference_ms": 1.5,
                          "anchor_reference": "profile anchor"}
     small = NetworkConfig(C=8, layers=5)  # no profile anchor at this config: the predicted one
-    other = anchored_measurement(measured, small, str(tmp_path / "p.pt"))
+    other = anchored_measurement(p, measured, small)
     assert other["anchor_reference"] == "predicted anchor"
     assert other["anchored_ms"] == pytest.approx(0.8 * float(p.predict([DARTS_V2], small)[0]))
-    # Without an anchor ratio (an un-anchored timing) there is no anchored figure, never a guess.
+    # Without an anchor ratio (an un-anchored timing) or a predictor there is no anchored figure, never a guess.
     unanchored = {**measured, "agreement": None}
-    assert anchored_measurement(unanchored, SEARCH_CONFIG, str(tmp_path / "p.pt"))["anchored_ms"] is None
+    assert anchored_measurement(p, unanchored, SEARCH_CONFIG)["anchored_ms"] is None
+    assert anchored_measurement(None, measured, SEARCH_CONFIG)["anchored_ms"] is None
 
 
 def test_validation_reads_anchored_labels_at_the_predictors_speed(tmp_path):

@@ -120,18 +120,17 @@ def check_speed(predictor: LatencyPredictor, backend: str | None = None, local_m
     return SpeedCheck(float(local_ms), ref_ms, source, agreed)
 
 
-def measurement_speed(measured: dict, config: NetworkConfig, path: str | None = None) -> SpeedCheck | None:
-    """The speed check of a ``measure``: against the predictor at ``path``, else the shipped
-    reference predictor of the measuring backend (None when there is none). The anchor timed with
-    the network is reused when it ran at the search config, where the references were taken."""
-    predictor = _measurement_predictor(measured, path)
+def measurement_speed(measured: dict, config: NetworkConfig, predictor: LatencyPredictor | None) -> SpeedCheck | None:
+    """The speed check of a ``measure`` against ``predictor`` (:func:`measurement_predictor`; None:
+    no check). The anchor timed with the network is reused when it ran at the search config, where
+    the references were taken."""
     if predictor is None:
         return None
     local_ms = measured.get("anchor_ms") if config == SEARCH_CONFIG else None
     return check_speed(predictor, measured["backend"], local_ms)
 
 
-def anchored_measurement(measured: dict, config: NetworkConfig, path: str | None = None) -> dict:
+def anchored_measurement(predictor: LatencyPredictor | None, measured: dict, config: NetworkConfig) -> dict:
     """The measurement at the reference speed of the predictor's profile:
 
     .. math:: t_\\text{anchored} = \\frac{t}{t_\\text{anchor}} \\cdot t^\\text{ref}_\\text{anchor},
@@ -144,12 +143,6 @@ def anchored_measurement(measured: dict, config: NetworkConfig, path: str | None
     their ratio does not (docs/results.md), and the anchored labels a predictor trains on are in
     the same units. ``anchored_ms`` is None without an anchor ratio or a predictor."""
     ratio = (measured.get("agreement") or {}).get("anchor_ratio")
-    return anchored_with(_measurement_predictor(measured, path) if ratio else None, measured, config)
-
-
-def anchored_with(predictor: LatencyPredictor | None, measured: dict, config: NetworkConfig) -> dict:
-    """:func:`anchored_measurement` against a predictor already loaded (None: no anchored figure)."""
-    ratio = (measured.get("agreement") or {}).get("anchor_ratio")
     if predictor is None or not ratio:
         return {"anchored_ms": None, "anchor_reference_ms": None, "anchor_reference": None}
     if config == SEARCH_CONFIG:
@@ -160,10 +153,11 @@ def anchored_with(predictor: LatencyPredictor | None, measured: dict, config: Ne
             "anchor_reference": source}
 
 
-def _measurement_predictor(measured: dict, path: str | None) -> LatencyPredictor | None:
-    """The predictor at ``path``, else the shipped reference one of the measuring backend (None)."""
+def measurement_predictor(backend: str, path: str | None) -> LatencyPredictor | None:
+    """The predictor a ``measure`` compares with: the one at ``path``, else the shipped reference
+    predictor of the measuring ``backend`` (None when there is none)."""
     try:
-        return load_predictor(predictor_path(path or reference_predictor(measured["backend"])))
+        return load_predictor(predictor_path(path or reference_predictor(backend)))
     except GnnlatError:
         if path:
             raise

@@ -13,7 +13,7 @@ from gnnlat.predictor import LatencyPredictor
 from gnnlat.search import SearchResult, run_search
 from gnnlat.search_config import SearchConfig
 from gnnlat.train import TrainConfig, train_network
-from workflows.devices import anchored_with
+from workflows.devices import anchored_measurement
 from workflows.measure import measure_latency, measure_peak_memory
 
 
@@ -61,7 +61,7 @@ def search_and_measure(cfg: SearchConfig, predictor: LatencyPredictor, deploy: N
     memory = (measure_peak_memory(result.genotype, deploy, memory_predictor.backend or "cpu", memory_predictor.threads)
               if memory_fn is not None and cfg.uses_memory else None)
     measured = measure_latency(result.genotype, deploy, backend, predictor.threads)
-    measured.update(anchored_with(predictor, measured, deploy))  # at the predictor's speed: workflows.devices
+    measured.update(anchored_measurement(predictor, measured, deploy))  # at the predictor's speed: workflows.devices
     return MeasuredSearch(result, measured, memory)
 
 
