@@ -377,14 +377,15 @@ def retime(path: str, times: int, part: str, anchor: bool, time_limit_s: float |
 def measure(genotype: str, predictor_path: str | None, speed_check: bool, as_json: bool, **kwargs: Any) -> None:
     """Time one architecture with the harness (interleaved with the anchor until time windows
     seconds apart agree) and print the sample."""
+    from harness.timers import resolve_backend
     from workflows.devices import anchored_measurement, measurement_predictor, measurement_speed
     from workflows.measure import measure_energy, measure_latency, measure_peak_memory
 
     g = load_genotype_or_name(genotype)
     config = pop_config(kwargs)
     backend, threads, settings = pop_timer_args(kwargs)
+    predictor = measurement_predictor(resolve_backend(backend), predictor_path)  # a bad path fails before timing
     t = measure_latency(g, config, backend, threads, settings)
-    predictor = measurement_predictor(t["backend"], predictor_path)
     t.update(anchored_measurement(predictor, t, config))
     t.update(measure_peak_memory(g, config, t["backend"], threads))
     t.update(measure_energy(g, config, t["backend"], threads))

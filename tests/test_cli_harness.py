@@ -78,6 +78,9 @@ def test_measure_bad_input(root):
     assert_clean_failure(invoke("measure", "{not json", "--backend", "cpu"), "json")
     example = root / "gnnlat/shipped_data/examples" / "darts_v2.json"
     assert_clean_failure(invoke("measure", example, "--backend", "cpu", "--C", "-2"), "C")
+    # a predictor that is not there is refused before anything is timed
+    assert_clean_failure(invoke("measure", example, "--backend", "cpu", "--predictor", root / "no-such.pt"),
+                         "no such predictor file")
 
 
 def test_profile_survives_kill_9_and_resumes_without_duplicates(tmp_path):
