@@ -11,6 +11,13 @@ Interference only ever slows a run, so a burst over one window raises that windo
 cannot lower another's. A network whose windows never agree within ``max_windows`` is finished
 anyway and flagged noisy: the effort is bounded and adapts to the machine, little when it is quiet.
 
+With an anchor in rotation (the default) the rule reads ratios instead: each round's minimum over
+that of the anchor round nearest in time, whose median is the label's ratio, accepted once the
+early and the late rounds (``min_gap`` windows apart) agree on it. A slower machine slows the
+anchor too, so the ratio holds through a change of mood that raw minima never agree across.
+Per-round pairing and the plain median were chosen on recorded traces of every round, over a
+window-minimum rule that first waited for quiet windows (figures in docs/results.md).
+
 The scheduler knows nothing of networks or stores: it rotates :class:`Flight` objects through a
 ``time_round`` callable and asks for more with ``refill``; the clock is injectable, so tests can
 drive it with bursts of their own making.
@@ -42,8 +49,7 @@ class ScheduleConfig:
     min_rounds: int = 4
     max_windows: int = 9  # a network spanning this many windows without agreement is flagged noisy
     anchor_every_s: float = 0.0  # the anchor's rounds: at most this often (0: every rotation)
-    anchored: bool = True  # with an anchor, windows agree on their ratio to it (drift divided out)
-    quiet_tol: float | None = 0.05  # first try windows where the anchor ran within this of its fastest
+    anchored: bool = True  # with an anchor, rounds agree on their ratio to it (drift divided out)
 
     def __post_init__(self) -> None:
         if self.slots < 1 or self.min_gap < 1 or self.confirmations < 1 or self.min_rounds < 1:
@@ -57,15 +63,16 @@ class ScheduleConfig:
 @dataclass
 class Verdict:
     """Where a network's timing stands. ``label_ms``: the minimum over all rounds; ``spread``: how
-    far the confirming window's minimum lies above it (inf while none is far enough away)."""
+    far the confirming window's minimum lies above it, or with an anchor the furthest group's
+    median ratio from the overall one (inf while none is far enough away)."""
 
     done: bool
     agreed: bool
     label_ms: float
     spread: float
     windows: int  # time windows its rounds span so far
-    window_minima: list[float]  # per window: the minimum (ms), or its ratio to the anchor's
-    ratio: float | None = None  # with an anchor: the best window's ratio to the anchor
+    window_minima: list[float]  # per window: the minimum (ms), or the median of its ratios to the anchor
+    ratio: float | None = None  # with an anchor: the median ratio of its rounds to the anchor's
 
     def to_dict(self) -> dict:
         return {"agreed": self.agreed, "spread": self.spread if math.isfinite(self.spread) else None,
@@ -82,39 +89,32 @@ def window_minima(rounds: Sequence[tuple[float, float]], window_s: float) -> dic
     return out
 
 
-def anchored_windows(rounds: Sequence[tuple[float, float]], anchor: Sequence[tuple[float, float]],
-                     window_s: float, quiet_ms: float | None = None) -> dict[int, float]:
-    """Per time window of ``rounds``: its minimum over the anchor's minimum in the same window
-    (windows without an anchor round are left out). A machine that runs slower for a while slows
-    the network and the anchor alike, so the ratio holds where the raw minima drift apart."""
-    t0 = rounds[0][0]
-    own = window_minima(rounds, window_s)
-    ref: dict[int, float] = {}
-    start = bisect.bisect_left(anchor, (t0 - 1e-12,))  # the anchor's rounds are in time order
-    for t, ms in anchor[start:]:
-        w = int((t - t0) // window_s)
-        if w in own:
-            ref[w] = min(ref.get(w, math.inf), ms)
-    return {w: own[w] / ref[w] for w in own if w in ref and (quiet_ms is None or ref[w] <= quiet_ms)}
+def paired_ratios(rounds: Sequence[tuple[float, float]], anchor: Sequence[tuple[float, float]]) -> list[float]:
+    """Each round's minimum over the minimum of the anchor round that started nearest to it in time.
+
+    A machine that runs slower for a while slows the network and the anchor alike, so the ratio
+    holds where raw minima drift apart; pairing each round with its nearest anchor round (not one
+    window's minima) keeps the two under the same conditions, a rotation apart at most."""
+    times = [t for t, _ in anchor]  # the anchor's rounds are in time order
+    out = []
+    for t, ms in rounds:
+        i = bisect.bisect_left(times, t)
+        j = min((k for k in (i - 1, i) if 0 <= k < len(times)), key=lambda k: abs(times[k] - t))
+        out.append(ms / anchor[j][1])
+    return out
 
 
 def verdict(rounds: Sequence[tuple[float, float]], cfg: ScheduleConfig,
-            anchor: Sequence[tuple[float, float]] | None = None, quiet_ms: float | None = None) -> Verdict:
-    """The agreement rule: the best window must be confirmed by ``confirmations`` windows, each at
-    least ``min_gap`` windows from it and from each other, all within ``agree_tol`` of it. With an
-    ``anchor``'s rounds the windows compare ratios to the anchor (:func:`anchored_windows`, see
-    :func:`_anchored_verdict`). With ``quiet_ms`` only windows where the anchor ran that fast count
-    until the network reaches ``max_windows``; then every window does."""
+            anchor: Sequence[tuple[float, float]] | None = None) -> Verdict:
+    """The agreement rule. Without an anchor: the best window must be confirmed by
+    ``confirmations`` windows, each at least ``min_gap`` windows from it and from each other, all
+    within ``agree_tol`` of it. With an ``anchor``'s rounds: :func:`_anchored_verdict`."""
     if not rounds:
         return Verdict(False, False, math.inf, math.inf, 0, [])
     span = int((rounds[-1][0] - rounds[0][0]) // cfg.window_s) + 1
     label = min(ms for _, ms in rounds)
     if anchor:
-        if quiet_ms is not None and span < cfg.max_windows:
-            quiet = _anchored_verdict(anchored_windows(rounds, anchor, cfg.window_s, quiet_ms), cfg, span, label,
-                                      len(rounds))
-            return quiet if quiet.agreed else Verdict(False, False, label, math.inf, span, quiet.window_minima)
-        return _anchored_verdict(anchored_windows(rounds, anchor, cfg.window_s), cfg, span, label, len(rounds))
+        return _anchored_verdict(rounds, anchor, cfg, span, label)
     wins = window_minima(rounds, cfg.window_s)
     best_w = min(wins, key=wins.__getitem__)
     best = wins[best_w]
@@ -130,26 +130,31 @@ def verdict(rounds: Sequence[tuple[float, float]], cfg: ScheduleConfig,
     return Verdict(done, agreed, label, spread, span, [wins[w] for w in sorted(wins)])
 
 
-def _anchored_verdict(ratios: dict[int, float], cfg: ScheduleConfig, span: int, label: float, n_rounds: int) -> Verdict:
-    """Agreement on ratios to the anchor. A burst on the network raises a window's ratio, one on
-    the anchor lowers it, so the minimum is no longer the safe statistic: the ratio is the median
-    over windows, and it holds once windows within ``agree_tol`` of it lie ``min_gap`` apart
-    (``confirmations`` times over), with three windows at least (a median of two means nothing)."""
-    if len(ratios) < 3:
-        return Verdict(span >= cfg.max_windows, False, label, math.inf, span, [ratios[w] for w in sorted(ratios)],
-                       float(np.median(list(ratios.values()))) if ratios else None)
-    m = float(np.median(list(ratios.values())))
-    close = sorted(w for w, r in ratios.items() if abs(r / m - 1) <= cfg.agree_tol)
-    chosen = [close[0]] if close else []
-    for w in close[1:]:
-        if w - chosen[-1] >= cfg.min_gap:
-            chosen.append(w)
-    agreed = len(chosen) > cfg.confirmations and n_rounds >= cfg.min_rounds
-    ratio = float(np.median([ratios[w] for w in close])) if agreed else m
-    vals = [ratios[w] for w in chosen]
-    spread = (max(vals) - min(vals)) / m if agreed else math.inf
+def _anchored_verdict(rounds: Sequence[tuple[float, float]], anchor: Sequence[tuple[float, float]],
+                      cfg: ScheduleConfig, span: int, label: float) -> Verdict:
+    """Agreement on ratios to the anchor (:func:`paired_ratios`). A burst on the network raises a
+    ratio, one on the anchor lowers it, so the label's ratio is the *median* over all rounds. The
+    span is cut into ``confirmations + 1`` groups of rounds (early and late, for one), each
+    ``min_gap`` windows from the next; the ratio holds once every group's median lies within
+    ``agree_tol`` of it. A burst over one group, or over the rounds between groups, moves a group
+    or the median and is timed through or flagged. Each group needs two rounds, and
+    ``min_rounds`` in all. ``window_minima`` reports the median ratio per window."""
+    ratios = paired_ratios(rounds, anchor)
+    m = float(np.median(ratios))
+    times = [t for t, _ in rounds]
+    gap, c = cfg.min_gap * cfg.window_s, cfg.confirmations
+    length = (times[-1] - times[0] - c * gap) / (c + 1)  # of each group
+    groups = [[r for t, r in zip(times, ratios) if -1e-9 <= t - times[0] - j * (length + gap) <= length + 1e-9]
+              for j in range(c + 1)] if length >= 0 else []
+    spread = math.inf
+    if groups and all(len(g) >= 2 for g in groups):
+        spread = max(abs(float(np.median(g)) / m - 1) for g in groups)
+    agreed = spread <= cfg.agree_tol and len(rounds) >= cfg.min_rounds
+    per_window: dict[int, list[float]] = {}
+    for t, r in zip(times, ratios):
+        per_window.setdefault(int((t - times[0]) // cfg.window_s), []).append(r)
     return Verdict(agreed or span >= cfg.max_windows, agreed, label, spread, span,
-                   [ratios[w] for w in sorted(ratios)], ratio)
+                   [float(np.median(per_window[w])) for w in sorted(per_window)], m)
 
 
 @dataclass
@@ -193,7 +198,6 @@ class RoundScheduler:
     def __init__(self, cfg: ScheduleConfig, clock: Callable[[], float] = time.perf_counter):
         self.cfg, self.clock = cfg, clock
         self.rotations = 0
-        self._fastest, self._seen = math.inf, 0  # the anchor's fastest round so far, rounds read
 
     def run(self, refill: Refill, finished: Finished, anchor: Flight | None = None) -> None:
         flights = refill(self.cfg.slots, True)
@@ -205,25 +209,13 @@ class RoundScheduler:
             self.rotations += 1
             still = []
             use_anchor = anchor is not None and self.cfg.anchored
-            quiet = self._quiet_ms(anchor) if use_anchor else None
             for f in flights:
-                v = verdict(f.rounds, self.cfg, anchor.rounds if use_anchor else None, quiet)
+                v = verdict(f.rounds, self.cfg, anchor.rounds if use_anchor else None)
                 if v.done:
                     finished(f, v, self._anchor_ms(f, v, anchor))
                 else:
                     still.append(f)
             flights = still + refill(self.cfg.slots - len(still), not still)
-
-    def _quiet_ms(self, anchor: Flight) -> float | None:
-        """The anchor latency below which the machine counts as quiet: within ``quiet_tol`` of the
-        fastest anchor round so far. A busy machine slows networks unevenly (their op mixes differ),
-        which no ratio to one anchor divides out, so quiet windows are waited for, up to a bound."""
-        if self.cfg.quiet_tol is None or not anchor.rounds:
-            return None
-        seen = len(anchor.rounds)
-        self._fastest = min([self._fastest, *(ms for _, ms in anchor.rounds[self._seen:])])
-        self._seen = seen
-        return self._fastest * (1 + self.cfg.quiet_tol)
 
     def _anchor_ms(self, f: Flight, v: Verdict, anchor: Flight | None) -> float | None:
         """The anchor figure a finished flight keeps: with anchored agreement, the anchor latency

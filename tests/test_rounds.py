@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from harness.rounds import Flight, RoundScheduler, ScheduleConfig, ScheduleError, verdict, window_minima
+from harness.rounds import (Flight, RoundScheduler, ScheduleConfig, ScheduleError, paired_ratios, verdict,
+                            window_minima)
 
 CFG = ScheduleConfig(slots=4, window_s=1.0, min_gap=2, agree_tol=0.03, min_rounds=4, max_windows=9,
                      anchor_every_s=0.0)
@@ -148,40 +149,56 @@ def test_anchored_windows_agree_through_a_change_of_mood():
     assert not v.agreed and v.windows == raw.max_windows  # bounded, and flagged rather than trusted
 
 
-def test_a_burst_on_the_anchor_alone_does_not_lower_the_ratio():
-    # Ratios can be wrong both ways (a slow anchor makes a network look fast): the median over
-    # windows, confirmed by distant windows, is the label's ratio, not the lowest one.
-    clock = BurstClock(slowdown=1.3)
-    flight = clock.flight("a", 2.0)
-    anchor = clock.flight("anchor", 1.0, own_bursts=[(1.0, 2.0)])
-    done = {}
-    pending = []
-
-    def refill(free, block):
-        out, pending[:] = pending[:free], pending[free:]
-        return out
-
-    for cfg in (CFG, ScheduleConfig(**{**CFG.__dict__, "quiet_tol": None})):  # quiet windows first, or all
-        clock.t = 0.0
-        flight.rounds.clear(), anchor.rounds.clear(), pending.append(flight)
-        RoundScheduler(cfg, clock).run(refill, lambda f, v, a: done.update(a=(v, a)), anchor)
-        v, anchor_ms = done["a"]
-        assert v.agreed and v.ratio == pytest.approx(2.0)
-        assert 2.0 / anchor_ms == pytest.approx(2.0)
-
-
-def test_a_busy_stretch_that_slows_networks_unevenly_is_waited_out():
-    # Busy from 0.7 s to 4 s: the anchor runs 1.5x slower, this network 2.25x (another op mix), so
-    # ratios in the busy windows are off by 1.5x. Only quiet windows carry the label.
-    clock = BurstClock([(0.7, 4.0)], slowdown=1.5)
-    flight = clock.flight("a", 2.0, own_bursts=[(0.7, 4.0)])
-    anchor = clock.flight("anchor", 1.0)
+def _run_with_anchor(clock, flight, anchor, cfg=CFG):
     done, pending = {}, [flight]
 
     def refill(free, block):
         out, pending[:] = pending[:free], pending[free:]
         return out
 
-    RoundScheduler(CFG, clock).run(refill, lambda f, v, a: done.update(a=(v, a)), anchor)
-    v, anchor_ms = done["a"]
-    assert v.agreed and v.ratio == pytest.approx(2.0) and v.windows >= 5  # waited for quiet windows
+    RoundScheduler(cfg, clock).run(refill, lambda f, v, a: done.update(a=(v, a)), anchor)
+    return done["a"]
+
+
+def test_a_burst_on_the_anchor_alone_does_not_lower_the_ratio():
+    # Ratios can be wrong both ways (a slow anchor makes a network look fast): the label's ratio is
+    # the median over rounds, confirmed by early and late rounds apart in time, not the lowest one.
+    clock = BurstClock(slowdown=1.3)
+    v, anchor_ms = _run_with_anchor(clock, clock.flight("a", 2.0), clock.flight("anchor", 1.0, own_bursts=[(1.0, 2.0)]))
+    assert v.agreed and v.ratio == pytest.approx(2.0)
+    assert 2.0 / anchor_ms == pytest.approx(2.0)
+
+
+@pytest.mark.parametrize("burst", [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (0.5, 1.7)])
+def test_a_burst_on_the_network_alone_never_gives_a_wrong_clean_ratio(burst):
+    clock = BurstClock(slowdown=1.3)
+    v, _ = _run_with_anchor(clock, clock.flight("a", 2.0, own_bursts=[burst]), clock.flight("anchor", 1.0))
+    assert not v.agreed or v.ratio == pytest.approx(2.0)
+    assert v.ratio == pytest.approx(2.0)  # the burst holds fewer than half of the rounds
+
+
+def test_a_busy_stretch_that_slows_networks_unevenly_is_flagged_not_passed_as_clean():
+    # Busy from 0.7 s to 4 s: the anchor runs 1.5x slower, this network 2.25x (another op mix), so
+    # ratios in the busy stretch are off by 1.5x. Early and late rounds never agree in the bound.
+    clock = BurstClock([(0.7, 4.0)], slowdown=1.5)
+    v, _ = _run_with_anchor(clock, clock.flight("a", 2.0, own_bursts=[(0.7, 4.0)]), clock.flight("anchor", 1.0))
+    assert not v.agreed and v.windows == CFG.max_windows
+
+
+def test_paired_ratios_take_the_anchor_round_nearest_in_time():
+    anchor = [(0.0, 1.0), (1.0, 2.0), (2.0, 4.0)]
+    rounds = [(0.4, 3.0), (0.6, 3.0), (2.5, 8.0), (-1.0, 1.0)]
+    assert paired_ratios(rounds, anchor) == [3.0, 1.5, 2.0, 1.0]
+
+
+def test_anchored_verdict_compares_early_and_late_rounds_apart_in_time():
+    # CFG: window 1 s, min_gap 2, so the early and late rounds lie 1 s or more either side of the middle.
+    anchor = [(t / 10, 1.0) for t in range(60)]
+    close = [(t / 10, 2.0) for t in range(0, 21)]  # 2.0 s: one round only 1 s before the middle
+    v = verdict(close, CFG, anchor)
+    assert not v.agreed and math.isinf(v.spread) and v.ratio == pytest.approx(2.0)
+    apart = close + [(2.1, 2.02), (2.2, 2.04)]  # early 0.0–0.1 s, late 2.1–2.2 s: medians 2.0 and 2.03
+    v = verdict(apart, CFG, anchor)
+    assert v.agreed and v.spread == pytest.approx(0.015) and v.ratio == pytest.approx(2.0)
+    drifted = close + [(2.1, 2.2), (2.2, 2.2)]  # the late rounds 10% off the median
+    assert not verdict(drifted, CFG, anchor).agreed

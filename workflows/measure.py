@@ -21,8 +21,9 @@ from harness.timers import Timer, TimerSettings, make_timer, resolve_backend
 
 @dataclass(frozen=True)
 class MeasureConfig:
-    """How hard one measurement works: two confirming windows (three windows a second long, each
-    two apart from the others, all within 3%), bounded at 15 windows."""
+    """How hard one measurement works: with the anchor, three groups of rounds 2 s apart whose median
+    ratios to the anchor lie within 3% of the overall median (without it, three one-second windows
+    two apart, within 3%); bounded at 15 windows."""
 
     schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(
         window_s=1.0, min_gap=2, confirmations=2, min_rounds=8, max_windows=15))
