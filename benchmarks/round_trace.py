@@ -4,9 +4,9 @@
     python benchmarks/round_trace.py score trace.json [--tree DIR] [--agree-tol 0.03] [--json FILE]
 
 ``record`` builds 40 random fixed-config networks and the anchor, then rotates them 8 at a time
-with the anchor, as the profiling scheduler does, in 5-second segments (each a "timing" of those
-8), cycling through the 40 for ``--seconds``: every network is timed about once every 25 s, in
-whatever mood the machine is in then. Every run of every round is kept, with its start time.
+with the anchor, as the profiling scheduler does, in segments of ``--segment-s`` (each a "timing"
+of those 8; longer than the 9 × 0.6 s bound, so no rule is cut short), cycling through the 40 for
+``--seconds``: every network is timed about once every 30 s, in whatever mood the machine is in. Every run of every round is kept, with its start time.
 
 ``score`` replays the recording through ``harness.rounds.verdict`` rotation by rotation, as the
 scheduler would have called it, and reports the rounds and timed ms a network needed, the share
@@ -37,10 +37,10 @@ from harness.profile import anchor_job  # noqa: E402
 from harness.stream import make_payload, round_reps, runner  # noqa: E402
 from harness.timers import make_timer  # noqa: E402
 
-NETWORKS, SLOTS, SEGMENT_S = 40, 8, 5.0
+NETWORKS, SLOTS = 40, 8
 
 
-def record(seconds: float, backend: str, seed: int) -> dict:
+def record(seconds: float, backend: str, seed: int, segment_s: float = 6.0) -> dict:
     timer = make_timer(backend, threads=1)
     config = NetworkConfig().to_dict()
     specs = [(g.to_json(), config) for g in sample_genotypes(seed, NETWORKS)] + [anchor_job(NetworkConfig())]
@@ -54,7 +54,7 @@ def record(seconds: float, backend: str, seed: int) -> dict:
     while time.perf_counter() - t_start < seconds:
         group = [(len(segments) % (NETWORKS // SLOTS)) * SLOTS + i for i in range(SLOTS)]
         s0, rotation = time.perf_counter() - t_start, 0
-        while time.perf_counter() - t_start - s0 < SEGMENT_S:
+        while time.perf_counter() - t_start - s0 < segment_s:
             order = group + [anchor]
             k = rotation % len(order)
             for i in order[k:] + order[:k]:
@@ -72,6 +72,7 @@ def load_rounds_module(tree: str | None):
         return rounds
     spec = importlib.util.spec_from_file_location("other_rounds", Path(tree) / "harness" / "rounds.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
     spec.loader.exec_module(module)
     return module
 
@@ -119,6 +120,7 @@ def main() -> None:
     rec.add_argument("--out", required=True)
     rec.add_argument("--backend", default="onnxruntime", choices=["onnxruntime", "cpu"])
     rec.add_argument("--seed", type=int, default=7)
+    rec.add_argument("--segment-s", type=float, default=6.0, help="seconds per timing: longer than a rule's bound")
     sc = sub.add_parser("score")
     sc.add_argument("trace")
     sc.add_argument("--tree", default=None, help="score the rule of this checkout instead")
@@ -126,7 +128,7 @@ def main() -> None:
     sc.add_argument("--json", default=None)
     args = ap.parse_args()
     if args.command == "record":
-        trace = record(args.seconds, args.backend, args.seed)
+        trace = record(args.seconds, args.backend, args.seed, args.segment_s)
         Path(args.out).write_text(json.dumps(trace))
         print(f"{len(trace['segments'])} segments, {len(trace['rounds'][-1])} anchor rounds -> {args.out}")
         return
