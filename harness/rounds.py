@@ -28,9 +28,8 @@ import bisect
 import math
 import time
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Callable, Sequence
-
-import numpy as np
 
 from gnnlat.errors import GnnlatError
 
@@ -95,11 +94,10 @@ def paired_ratios(rounds: Sequence[tuple[float, float]], anchor: Sequence[tuple[
     A machine that runs slower for a while slows the network and the anchor alike, so the ratio
     holds where raw minima drift apart; pairing each round with its nearest anchor round (not one
     window's minima) keeps the two under the same conditions, a rotation apart at most."""
-    times = [t for t, _ in anchor]  # the anchor's rounds are in time order
     out = []
-    for t, ms in rounds:
-        i = bisect.bisect_left(times, t)
-        j = min((k for k in (i - 1, i) if 0 <= k < len(times)), key=lambda k: abs(times[k] - t))
+    for t, ms in rounds:  # the anchor's rounds are in time order: a search, not a copy per call
+        i = bisect.bisect_left(anchor, t, key=lambda a: a[0])
+        j = min((k for k in (i - 1, i) if 0 <= k < len(anchor)), key=lambda k: abs(anchor[k][0] - t))
         out.append(ms / anchor[j][1])
     return out
 
@@ -140,7 +138,7 @@ def _anchored_verdict(rounds: Sequence[tuple[float, float]], anchor: Sequence[tu
     or the median and is timed through or flagged. Each group needs two rounds, and
     ``min_rounds`` in all. ``window_minima`` reports the median ratio per window."""
     ratios = paired_ratios(rounds, anchor)
-    m = float(np.median(ratios))
+    m = float(median(ratios))
     times = [t for t, _ in rounds]
     gap, c = cfg.min_gap * cfg.window_s, cfg.confirmations
     length = (times[-1] - times[0] - c * gap) / (c + 1)  # of each group
@@ -148,13 +146,13 @@ def _anchored_verdict(rounds: Sequence[tuple[float, float]], anchor: Sequence[tu
               for j in range(c + 1)] if length >= 0 else []
     spread = math.inf
     if groups and all(len(g) >= 2 for g in groups):
-        spread = max(abs(float(np.median(g)) / m - 1) for g in groups)
+        spread = max(abs(float(median(g)) / m - 1) for g in groups)
     agreed = spread <= cfg.agree_tol and len(rounds) >= cfg.min_rounds
     per_window: dict[int, list[float]] = {}
     for t, r in zip(times, ratios):
         per_window.setdefault(int((t - times[0]) // cfg.window_s), []).append(r)
     return Verdict(agreed or span >= cfg.max_windows, agreed, label, spread, span,
-                   [float(np.median(per_window[w])) for w in sorted(per_window)], m)
+                   [float(median(per_window[w])) for w in sorted(per_window)], m)
 
 
 @dataclass
