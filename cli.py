@@ -266,7 +266,7 @@ def _timing_text(t: dict) -> str:
 @time_limit_option
 @timer_options
 @click.option("--workers", "build_workers", type=int, default=None,
-              help="processes preparing networks while others are timed [cpu backends 1, triton up to 3; 0: inline]")
+              help="processes preparing networks while others are timed [cpu backends 1, triton up to 4; 0: inline]")
 @click.option("--metric", type=click.Choice(["latency", "memory"]), default="latency", show_default=True,
               help="memory: peak memory of one inference, no timing (backend cpu or triton; auto: triton with CUDA, else cpu)")
 @ray_option

@@ -1,27 +1,30 @@
 #!/usr/bin/env bash
-# One session on a lent GPU machine: GPU tests, a triton reference profile (fixed search config, then
-# --vary-config), its info, and a one-epoch search smoke test. Every step runs even when an earlier
-# one failed; the last lines printed are a summary table.
+# One session on a lent GPU machine: a triton reference profile (the search config, then
+# --vary-config, each filled up to 1,000 architectures of this device), its info, one `measure`
+# (latency, peak memory, energy), the GPU tests and a one-epoch search smoke test. Every step runs even when an earlier one failed; the last
+# lines printed are a summary table.
 #
 #   OUT=/path/to/out bash benchmarks/gpu_session.sh [FIXED_S [VARY_S]]
 #
-# Budgets (seconds; arguments win over the environment): FIXED_S (150) and VARY_S (200) for the two
-# profiling runs, TESTS_S (90) for the GPU tests, SEARCH_S (45) for the search smoke test, and
-# TOTAL_S (470) for the whole script: a step that would overrun it gets a shorter budget, so the
-# session ends within 8 minutes. A profiling run stops at its budget less 20 s (--time-limit) and
-# reports its rate and time per architecture; SIGINT at the budget is only a backstop.
-# PYTHON (python3) picks the interpreter; SKIP_INSTALL=1 skips the editable install (dry runs).
+# Budgets (seconds; arguments win over the environment): FIXED_S (200) and VARY_S (150) for the two
+# profiling runs, TESTS_S (110) for the GPU tests, SEARCH_S (45) for the search smoke test, and
+# TOTAL_S (520) for the whole script: a step that would overrun it gets a shorter budget. A
+# profiling run stops at its budget less 20 s (--time-limit) and reports its rate and time per
+# architecture; SIGINT at the budget is only a backstop. PART_N (1000) is how many architectures
+# each part should hold for this device. PYTHON (python3) picks the interpreter; SKIP_INSTALL=1
+# skips the editable install (dry runs).
 # Files written to $OUT (8 at most): session.log, gpu-tests.log, profile-fixed.json,
-# profile-vary.json, triton-reference.db, triton-info.json, search.json.
+# profile-vary.json, triton-reference.db, triton-info.json, measure.json, search.json.
 set -u
 export PYTHONUNBUFFERED=1
 
 OUT=${OUT:?set OUT to the folder whose files come back}
-FIXED_S=${1:-${FIXED_S:-150}}
-VARY_S=${2:-${VARY_S:-200}}
-TESTS_S=${TESTS_S:-90}
+FIXED_S=${1:-${FIXED_S:-200}}
+VARY_S=${2:-${VARY_S:-150}}
+TESTS_S=${TESTS_S:-110}
 SEARCH_S=${SEARCH_S:-45}
-TOTAL_S=${TOTAL_S:-470}
+TOTAL_S=${TOTAL_S:-520}
+PART_N=${PART_N:-1000}
 PY=${PYTHON:-python3}
 ROWS=()
 
@@ -60,12 +63,19 @@ capped() {
     echo $(( s > 10 ? s : 10 ))
 }
 
-# primaries: triton primary samples in the reference store (0 when there is none yet).
-primaries() {
-    "$PY" - "$DB" <<'EOF' 2>/dev/null || echo 0
-import sqlite3, sys
-con = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True)
-print(con.execute("SELECT COUNT(*) FROM samples WHERE kind = 'primary' AND backend = 'triton'").fetchone()[0])
+# parts: this device's triton primaries at the search config and at any other ("FIXED VARY"; "0 0"
+# when there is no store yet). Counted per device: another GPU or software stack is another device.
+parts() {
+    "$PY" - "$DB" <<'EOF' 2>/dev/null || echo "0 0"
+import sys
+from gnnlat.network import NetworkConfig
+from harness.store import ProfileStore, fingerprint_id
+from harness.timers import TritonTimer
+fp = fingerprint_id(TritonTimer().fingerprint())
+with ProfileStore(sys.argv[1], create=False) as store:
+    samples = store.samples("triton", fp)
+fixed = sum(NetworkConfig.from_dict(s.config) == NetworkConfig() for s in samples)
+print(fixed, len(samples) - fixed)
 EOF
 }
 
@@ -95,19 +105,21 @@ if torch.cuda.is_available():
 EOF
 }
 
-profile_run() {  # profile_run NAME BUDGET JSON ARGS...: one profiling run and its primaries added
-    local name=$1 budget=$2 json=$3 before after t0=$SECONDS
-    shift 3
-    before=$(primaries)
+# profile_run NAME BUDGET JSON PART ARGS...: one profiling run that fills PART (fixed | vary) up to
+# PART_N architectures of this device (--n counts all of them, so it is the total plus what is due).
+profile_run() {
+    local name=$1 budget=$2 json=$3 part=$4 fixed vary due t0=$SECONDS
+    shift 4
+    read -r fixed vary <<< "$(parts)"
+    due=$(( PART_N - $([ "$part" = fixed ] && echo "$fixed" || echo "$vary") ))
+    (( due > 0 )) || due=0
+    echo "-- $name: this device holds $fixed fixed + $vary vary; $due $part due"
     # --time-limit ends the run cleanly between batches, with its JSON report; the step's budget
     # (SIGINT) is only the backstop for a run that hangs.
     step "$name" "$budget" "$json" "$PY" cli.py profile --backend triton --out "$DB" --json \
-        --time-limit $(( budget > 30 ? budget - 20 : 10 )) "$@"
+        --n $(( fixed + vary + due )) --time-limit $(( budget > 30 ? budget - 20 : 10 )) "$@"
     local rc=$?
-    after=$(primaries)
-    local took=$((SECONDS - t0))
-    echo "-- $name: +$((after - before)) primaries in ${took}s" \
-         "($(( took > 0 ? 3600 * (after - before) / took : 0 )) arch/h, start-up included)"
+    echo "-- $name: took $((SECONDS - t0))s in all (start-up included); parts now $(parts)"
     return $rc
 }
 
@@ -140,7 +152,7 @@ if tests.exists():
 for name in ("profile-fixed.json", "profile-vary.json"):
     p = load(name)
     if not p:
-        print(f"{name:<17} no JSON (failed or stopped at its budget; see the primaries line above)")
+        print(f"{name:<17} no JSON (failed or stopped at its budget; see the parts lines above)")
         continue
     per = p.get("time_per_arch_ms", {})
     print(f"{name:<17} {p['archs_per_hour']:.0f} arch/h, overhead {p['overhead_frac']:.0%}, "
@@ -155,6 +167,10 @@ if info:
     print(f"noise floor       raw {floor(info.get('noise_floor'))}; anchored {floor(info.get('anchored_noise_floor'))}")
     for d in info.get("devices", []):
         print(f"device            {d['device']} ({d['backend']}, {d['samples']} samples)")
+m = load("measure.json")
+if m:
+    print(f"measure DARTS V2  {m['latency_ms']:.3f} ms, {m.get('peak_memory_mb')} MB, energy {m.get('energy_mj')} mJ "
+          f"{m.get('energy_unavailable') or ''}")
 search = load("search.json")
 print("search smoke     ", f"measured {search['measured_ms']:.3f} ms ({search['backend']})" if search else "no JSON")
 EOF
@@ -162,23 +178,25 @@ EOF
 
 main() {
     echo "gpu_session: OUT=$OUT budgets fixed ${FIXED_S}s vary ${VARY_S}s tests ${TESTS_S}s" \
-         "search ${SEARCH_S}s total ${TOTAL_S}s"
+         "search ${SEARCH_S}s total ${TOTAL_S}s; $PART_N architectures per part"
     if [ "${SKIP_INSTALL:-0}" = 1 ]; then
         echo "== install: skipped (SKIP_INSTALL=1)"
     else
         step install 60 - "$PY" -m pip install -q --no-deps --no-build-isolation -e .
     fi
     environment
-    step gpu-tests "$TESTS_S" - bash -c \
-        "set -o pipefail; '$PY' -m pytest -q -m gpu tests/test_gpu.py tests/test_timers.py tests/test_devices.py 2>&1 | tee '$OUT/gpu-tests.log'"
-    # What the later steps need is reserved: the vary run, then 60 s for info and the search test.
-    profile_run profile-fixed "$(capped "$FIXED_S" $((VARY_S + 60)))" "$OUT/profile-fixed.json" --n 1000 --seed 0
-    # The vary part gets 1,000 architectures of its own, whatever the fixed run reached.
-    profile_run profile-vary "$(capped "$VARY_S" 60)" "$OUT/profile-vary.json" --n $(( $(primaries) + 1000 )) \
-        --seed 1 --vary-config
+    # What the later steps need is reserved: the vary run, info, the GPU tests and the search test.
+    profile_run profile-fixed "$(capped "$FIXED_S" $((VARY_S + 70 + TESTS_S + SEARCH_S)))" \
+        "$OUT/profile-fixed.json" fixed --seed 0
+    profile_run profile-vary "$(capped "$VARY_S" $((70 + TESTS_S + SEARCH_S)))" \
+        "$OUT/profile-vary.json" vary --seed 1 --vary-config
     step info 30 "$OUT/triton-info.json" "$PY" cli.py info "$DB" --json
     checkpoint
-    # --device is new in search; its absence (an older cli.py) must not stop the session.
+    # One architecture's latency, peak memory and energy (NVML) as a user sees them.
+    "$PY" -c "from gnnlat.published import DARTS_V2; print(DARTS_V2.to_json())" > /tmp/darts_v2.json
+    step measure 40 "$OUT/measure.json" "$PY" cli.py measure /tmp/darts_v2.json --backend triton --json
+    step gpu-tests "$(capped "$TESTS_S" "$SEARCH_S")" - bash -c \
+        "set -o pipefail; '$PY' -m pytest -q -m gpu tests/test_gpu.py tests/test_timers.py tests/test_devices.py 2>&1 | tee '$OUT/gpu-tests.log'"
     step search-smoke "$(capped "$SEARCH_S" 0)" "$OUT/search.json" \
         "$PY" cli.py search --device cuda --epochs 1 --json --out /tmp/s || echo "-- search smoke test failed (non-fatal)"
     summary

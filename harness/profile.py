@@ -125,6 +125,27 @@ def anchor_job(config: NetworkConfig) -> tuple[str, dict]:
     return DARTS_V2.to_json(), config.to_dict()
 
 
+@dataclass(frozen=True)
+class Anchor:
+    """The anchor network of a run, prepared once: on a GPU its CUDA graph stays for every batch's
+    rounds, where building and capturing it again per batch cost as much as one more network."""
+
+    spec: Spec
+    key: str
+    run: Callable[[], object]  # from timer.prepare
+
+    @classmethod
+    def prepare(cls, timer: Timer, spec: Spec | None, stats: ProfileStats) -> "Anchor | None":
+        """``spec``'s network prepared on ``timer`` (None without an anchor); the time counts as prep."""
+        if spec is None:
+            return None
+        t0 = time.perf_counter()
+        with timer.pinned():
+            run = timer.prepare(build_network(*spec))
+        stats.prep_s += time.perf_counter() - t0
+        return cls(spec, arch_key(*spec), run)
+
+
 def default_batch_archs(backend: str) -> int:
     """Architectures per interleaved batch. Every batch also times the anchor; on a GPU, where
     drift is slow, a batch twice as large halves the anchor's share of the time."""
@@ -135,16 +156,16 @@ def default_batch_archs(backend: str) -> int:
 
 
 def time_into_store(store: ProfileStore, timer: Timer, fp: dict, jobs: list[tuple[str, dict, str]],
-                    stats: ProfileStats, anchor: tuple[str, dict] | None = None,
+                    stats: ProfileStats, anchor: Anchor | None = None,
                     networks: Callable[[], list[Network]] | None = None) -> list[Sample]:
     """Time ``(genotype_json, config, kind)`` jobs together in interleaved rounds and store them as
     one transaction (a kill loses at most this batch); adds the batch to ``stats`` (not its wall
     time: the caller's loop measures that) and returns the samples stored.
 
-    With an ``anchor`` (genotype_json, config) it is timed in the same rounds; every stored sample
-    then records the anchor's latency, its key and a batch id in ``extra``. ``networks`` yields the
-    built networks of the jobs, then the anchor's (e.g. prefetched by a :class:`NetworkBuilder`);
-    by default they are built here, right before they are timed.
+    With an ``anchor`` it is timed in the same rounds; every stored sample then records the
+    anchor's latency, its key and a batch id in ``extra``. ``networks`` yields the built networks
+    of the jobs (e.g. prefetched by a :class:`NetworkBuilder`); by default they are built here,
+    right before they are timed.
     """
     samples = time_batch(timer, fp, jobs, stats, anchor, networks)
     t1 = time.perf_counter()
@@ -154,20 +175,19 @@ def time_into_store(store: ProfileStore, timer: Timer, fp: dict, jobs: list[tupl
 
 
 def time_batch(timer: Timer, fp: dict, jobs: list[tuple[str, dict, str]], stats: ProfileStats,
-               anchor: tuple[str, dict] | None = None, networks: Callable[[], list[Network]] | None = None,
+               anchor: Anchor | None = None, networks: Callable[[], list[Network]] | None = None,
                extra: dict | None = None) -> list[Sample]:
     """:func:`time_into_store` without the store: the batch's samples (each with ``extra`` too), for
     a caller that stores them elsewhere (a Ray timing worker hands them to its driver)."""
     t0 = time.perf_counter()
-    specs = [(g, c) for g, c, _ in jobs] + ([anchor] if anchor else [])
-    nets = networks() if networks else [build_network(g, c) for g, c in specs]
+    nets = networks() if networks else [build_network(g, c) for g, c, _ in jobs]
     stats.build_s += time.perf_counter() - t0
     phases = PhaseTimes()
-    timings = timer.time_many(nets, phases)
+    timings = timer.time_many(nets, phases, [anchor.run] if anchor else [])
     del nets
     extra = dict(extra or {})
     if anchor:
-        extra.update(anchor_ms=timings[-1].latency_ms, anchor_key=arch_key(*anchor), batch=uuid.uuid4().hex[:12])
+        extra.update(anchor_ms=timings[-1].latency_ms, anchor_key=anchor.key, batch=uuid.uuid4().hex[:12])
     samples = [to_sample(g, c, t, timer, fp, kind, extra) for (g, c, kind), t in zip(jobs, timings)]
     stats.timed += len(jobs)
     stats.timed_s += timed_window_s(timings[:len(jobs)])
@@ -221,21 +241,21 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
     fp = timer.fingerprint()
     fp_id = fingerprint_id(fp)
     rng = random.Random(f"repeats-{cfg.seed}")
-    anchor = anchor_job(cfg.config) if cfg.anchor else None
     t_start = time.perf_counter()
-    with ProfileStore(cfg.out) as store, NetworkBuilder(workers) as builder:
+    with ProfileStore(cfg.out) as store, NetworkBuilder(workers, timer.to_device) as builder:
         done = _Primaries.read(store, timer.backend, fp_id)
         stream = architecture_stream(cfg)
         if progress:
             progress(len(done.keys), cfg.n)
-        plan = _Plan.next(stream, done.keys, set(), size, cfg.n, builder, anchor)
+        plan = _Plan.next(stream, done.keys, set(), size, cfg.n, builder)
+        anchor = Anchor.prepare(timer, anchor_job(cfg.config) if cfg.anchor and plan.batch else None, stats)
         while plan.batch:
             t0 = time.perf_counter()
             repeats = _pick_repeats(store, timer.backend, fp_id, done.samples, cfg, rng)
             stats.store_s += time.perf_counter() - t0
             # The repeat's network is submitted before the next batch's, so it is built first.
             networks = plan.networks(builder, [(s.genotype_json, s.config) for s in repeats])
-            ahead = _Plan.next(stream, done.keys, plan.keys(), size, cfg.n, builder, anchor)
+            ahead = _Plan.next(stream, done.keys, plan.keys(), size, cfg.n, builder)
             jobs = [(g.to_json(), c.to_dict(), "primary") for g, c in plan.batch]
             jobs += [(s.genotype_json, s.config, "repeat") for s in repeats]
             stored = time_into_store(store, timer, fp, jobs, stats, anchor, networks)
@@ -247,8 +267,7 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
                 progress(len(done.keys), cfg.n)
             if out_of_time(t_start, cfg.time_limit_s):
                 break
-            plan = ahead.still_due(done.keys, cfg.n) or _Plan.next(stream, done.keys, set(), size, cfg.n,
-                                                                   builder, anchor)
+            plan = ahead.still_due(done.keys, cfg.n) or _Plan.next(stream, done.keys, set(), size, cfg.n, builder)
         summary = store.summary()
     stats.wall_s += time.perf_counter() - t_start
     summary.update(**stats.report(), fingerprint_id=fp_id, batch_archs=size, build_workers=workers,
@@ -356,15 +375,14 @@ class _Plan:
     """A batch of new architectures chosen ahead of its timing, and its networks in the making."""
 
     batch: list[tuple[Genotype, NetworkConfig]]
-    pending: Callable[[], list[Network]] | None  # the batch's networks, then the anchor's
-    anchored: bool
+    pending: Callable[[], list[Network]] | None  # the batch's networks
 
     @classmethod
     def next(cls, stream: Iterator[tuple[Genotype, NetworkConfig]], done: set[str], planned: set[str], size: int,
-             n: int, builder: NetworkBuilder, anchor: Spec | None) -> "_Plan":
+             n: int, builder: NetworkBuilder) -> "_Plan":
         batch = _next_batch(stream, lambda key: key in done or key in planned, size, n - len(done) - len(planned))
-        specs = [(g.to_json(), c.to_dict()) for g, c in batch] + ([anchor] if anchor and batch else [])
-        return cls(batch, builder.submit(specs) if batch else None, anchor is not None)
+        specs = [(g.to_json(), c.to_dict()) for g, c in batch]
+        return cls(batch, builder.submit(specs) if batch else None)
 
     def keys(self) -> set[str]:
         return {arch_key(g.to_json(), c.to_dict()) for g, c in self.batch}
@@ -377,25 +395,19 @@ class _Plan:
             return None
         if len(keep) == len(self.batch):
             return self
-        pending, anchored = self.pending, self.anchored
+        pending = self.pending
 
         def kept() -> list[Network]:
             nets = pending()
-            return [nets[i] for i in keep] + (nets[-1:] if anchored else [])
+            return [nets[i] for i in keep]
 
-        return _Plan([self.batch[i] for i in keep], kept, anchored)
+        return _Plan([self.batch[i] for i in keep], kept)
 
     def networks(self, builder: NetworkBuilder, extra: list[Spec]) -> Callable[[], list[Network]]:
-        """The batch's networks, then those of ``extra`` jobs (repeats), then the anchor's."""
-        pending, anchored = self.pending, self.anchored
+        """The batch's networks, then those of ``extra`` jobs (repeats)."""
+        pending = self.pending
         more = builder.submit(extra) if extra else (lambda: [])
-
-        def collect() -> list[Network]:
-            nets = pending()
-            tail = nets[-1:] if anchored else []
-            return nets[:len(nets) - len(tail)] + more() + tail
-
-        return collect
+        return lambda: pending() + more()
 
 
 def _next_batch(stream: Iterator[tuple[Genotype, NetworkConfig]], taken: Callable[[str], bool], size: int,

@@ -20,7 +20,7 @@ import torch
 
 from gnnlat.errors import GnnlatError
 from harness.prepare import PREFETCH_BACKENDS, NetworkBuilder, Spec, default_build_workers
-from harness.profile import default_batch_archs, time_batch
+from harness.profile import Anchor, default_batch_archs, time_batch
 from harness.profile_stats import ProfileStats
 from harness.rounds import ScheduleConfig
 from harness.samples import to_sample
@@ -111,7 +111,9 @@ class ProfileWorker:
         self.node_id = ray_node_id()
         self.build_workers = (spec.build_workers if spec.build_workers is not None
                               else default_build_workers(self.timer.backend, spec.threads, len(self.cores)))
-        self._builder = NetworkBuilder(self.build_workers) if self.timer.backend in PREFETCH_BACKENDS else None
+        self._builder = (NetworkBuilder(self.build_workers, self.timer.to_device)
+                         if self.timer.backend in PREFETCH_BACKENDS else None)
+        self._anchor: Anchor | None = None  # triton: the anchor's runner, prepared on the first chunk
         self._preparer = None  # the CPU backends' preparing process, spawned on the first chunk
 
     def describe(self) -> dict:
@@ -152,11 +154,12 @@ class ProfileWorker:
         """triton: interleaved batches, every batch's networks submitted to the builders up front."""
         size = default_batch_archs(self.timer.backend)
         batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-        anchor = [self.spec.anchor] if self.spec.anchor else []
-        pending = [self._builder.submit([(g, c) for g, c, _ in b] + anchor) for b in batches]
+        pending = [self._builder.submit([(g, c) for g, c, _ in b]) for b in batches]
+        if self._anchor is None:
+            self._anchor = Anchor.prepare(self.timer, self.spec.anchor, stats)
         samples: list[Sample] = []
         for batch, networks in zip(batches, pending):
-            samples += time_batch(self.timer, self.fp, batch, stats, self.spec.anchor, networks, extra)
+            samples += time_batch(self.timer, self.fp, batch, stats, self._anchor, networks, extra)
         return samples
 
     def close(self) -> None:

@@ -19,7 +19,7 @@ from typing import Callable
 from gnnlat.errors import GnnlatError
 from gnnlat.network import NetworkConfig
 from harness.prepare import PREFETCH_BACKENDS, NetworkBuilder, default_build_workers
-from harness.profile import RunOptions, anchor_job, default_batch_archs, out_of_time, time_into_store
+from harness.profile import Anchor, RunOptions, anchor_job, default_batch_archs, out_of_time, time_into_store
 from harness.profile_stats import ProfileStats
 from harness.store import ProfileStore, Sample, fingerprint_id
 from harness.timers import Timer
@@ -75,7 +75,7 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
     fp_id = fingerprint_id(fp)
     anchor = anchor_job(cfg.config) if cfg.anchor else None
     t_start = time.perf_counter()
-    with ProfileStore(cfg.path, create=False) as store, NetworkBuilder(workers) as builder:
+    with ProfileStore(cfg.path, create=False) as store, NetworkBuilder(workers, timer.to_device) as builder:
         todo, selected = retime_targets(store, timer.backend, fp_id, cfg)
         if selected == 0:
             where = "" if cfg.part == "all" else f" in the {cfg.part} part"
@@ -87,14 +87,15 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
             _stream_retime(store, timer, fp, todo, cfg, stats, anchor, workers, progress, t_start)
             todo = []
         batches = [todo[i:i + size] for i in range(0, len(todo), size)]
-        specs = [[(s.genotype_json, s.config) for s in b] + ([anchor] if anchor else []) for b in batches]
+        specs = [[(s.genotype_json, s.config) for s in b] for b in batches]
         pending = builder.submit(specs[0]) if batches else None
+        prepared = Anchor.prepare(timer, anchor if batches else None, stats)
         for k, batch in enumerate(batches):
             if k and out_of_time(t_start, cfg.time_limit_s):  # every run times one batch at least
                 break
             networks, pending = pending, builder.submit(specs[k + 1]) if k + 1 < len(batches) else None
             time_into_store(store, timer, fp, [(s.genotype_json, s.config, "repeat") for s in batch], stats,
-                            anchor, networks)
+                            prepared, networks)
             if progress:
                 progress(k * size + len(batch), len(todo))
         summary = store.summary()

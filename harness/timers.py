@@ -12,6 +12,7 @@ Every CUDA call the triton path makes goes through one seam, :class:`CudaOps` (m
 """
 from __future__ import annotations
 
+import itertools
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -110,20 +111,22 @@ class CudaOps:
         return torch.cuda.is_available()
 
     def to_device(self, x: Any) -> Any:
-        """Move a module or tensor to the GPU."""
+        """Move a module or tensor to the GPU; a module already there is left as it is (walking its
+        ~2,000 tensors through ``.cuda()`` costs milliseconds even when none moves)."""
+        if isinstance(x, torch.nn.Module) and all(t.is_cuda for t in itertools.chain(x.parameters(), x.buffers())):
+            return x
         return x.cuda()
 
     def synchronize(self) -> None:
         torch.cuda.synchronize()
 
     def capture(self, fn: Callable[[], object]) -> Callable[[], object]:
-        """``fn`` recorded as a CUDA graph (after warm-up runs on a side stream, which capture
+        """``fn`` recorded as a CUDA graph (after a warm-up run on a side stream, which capture
         requires); its replay runs the same kernels without the host's per-op launch cost."""
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
-            for _ in range(2):
-                fn()
+            fn()  # one eager run does the lazy set-up (handles, workspaces); each is ~400 kernel launches
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
@@ -207,6 +210,8 @@ class Timer(ABC):
     """Times batches of networks with interleaved rounds."""
 
     backend: str = ""
+    # Where a prefetched network's packed tensors go before prepare() (None: they stay on the host).
+    to_device: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __init__(self, threads: int = 1, settings: TimerSettings = TimerSettings()):
         if threads < 1:
@@ -247,13 +252,15 @@ class Timer(ABC):
         per_run_ms = (time.perf_counter() - t0) * 1e3 / n
         return int(min(s.max_reps, max(s.min_reps, round(s.round_ms / per_run_ms))))
 
-    def time_many(self, networks: Sequence[Network], phases: PhaseTimes | None = None) -> list[Timing]:
-        """Time a small batch of networks in interleaved rounds; one Timing each. ``phases``, when
-        given, accumulates where the wall time went."""
+    def time_many(self, networks: Sequence[Network], phases: PhaseTimes | None = None,
+                  prepared: Sequence[Callable[[], object]] = ()) -> list[Timing]:
+        """Time a small batch of networks in interleaved rounds; one Timing each, then one for each
+        of the ``prepared`` runners (from :meth:`prepare`: an anchor kept for a whole run).
+        ``phases``, when given, accumulates where the wall time went."""
         phases = phases if phases is not None else PhaseTimes()
         with self._session():
             t0 = time.perf_counter()
-            fns = [self.prepare(n) for n in networks]
+            fns = [self.prepare(n) for n in networks] + list(prepared)
             t1 = time.perf_counter()
             reps = [self._reps_for(f) for f in fns]
             phases.prep_s += t1 - t0
@@ -411,6 +418,7 @@ class TritonTimer(Timer):
                  cuda: CudaOps | None = None):
         super().__init__(threads, settings)
         self.cuda = cuda if cuda is not None else CUDA
+        self.to_device = self.cuda.to_device
         if not self.cuda.available():
             raise TimerError("the triton backend needs a CUDA GPU; none is available here "
                              "(use the onnxruntime or cpu backend)")

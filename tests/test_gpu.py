@@ -4,9 +4,11 @@ benchmarks/gpu_session.sh runs them on a lent GPU."""
 import math
 
 import pytest
+import torch
 
 from gnnlat.network import SEARCH_CONFIG, Network, NetworkConfig
 from gnnlat.published import DARTS_V2
+from harness.prepare import PackedNetwork
 from harness.store import ProfileStore
 from harness.timers import CUDA, TritonTimer
 from tests.cli_helpers import invoke_json
@@ -25,6 +27,19 @@ def test_the_seam_reaches_the_gpu():
     runs = CUDA.do_bench(lambda: net(x), 1.0, 5.0)
     CUDA.synchronize()
     assert runs and all(math.isfinite(t) and t > 0 for t in runs)
+
+
+def test_a_packed_network_lands_on_the_gpu_in_one_copy_and_computes_the_same():
+    net = Network(DARTS_V2, SEARCH_CONFIG).eval()
+    back = PackedNetwork.pack(net).unpack(CUDA.to_device).eval()
+    assert all(t.is_cuda for t in [*back.parameters(), *back.buffers()])
+    assert CUDA.to_device(back) is back  # nothing left to move
+    x = net.example_input()
+    with torch.inference_mode():
+        ref, got = net(x), back(CUDA.to_device(x)).cpu()
+    torch.testing.assert_close(got, ref, rtol=1e-2, atol=1e-3)  # TF32 convolutions on the GPU
+    run = TritonTimer().prepare(back)
+    assert all(math.isfinite(t) and t > 0 for t in TritonTimer().clock(run, 1))
 
 
 def test_do_bench_timing_of_a_network_is_sane():

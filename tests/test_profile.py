@@ -132,6 +132,23 @@ def test_packed_network_unpacks_to_the_same_network():
         torch.testing.assert_close(back.eval()(x), net.eval()(x))
 
 
+def test_packed_network_unpacks_onto_a_device_in_one_copy():
+    net = build_network(DARTS_V2.to_json(), NetworkConfig(C=8, layers=5, resolution=16).to_dict())
+    moved = []
+
+    def to_device(buf: torch.Tensor) -> torch.Tensor:
+        moved.append(buf)
+        return buf.clone()  # a new home: the network's tensors must live in what comes back
+
+    back = PackedNetwork.pack(net).unpack(to_device)
+    assert len(moved) == 1 and moved[0].dtype == torch.uint8
+    home = moved[0].untyped_storage().data_ptr()
+    storages = {t.untyped_storage().data_ptr() for t in [*back.parameters(), *back.buffers()]}
+    assert len(storages) == 1 and home not in storages  # every tensor a view of the moved copy
+    for (name, a), (_, b) in zip(net.state_dict().items(), back.state_dict().items()):
+        assert torch.equal(a, b), name
+
+
 def test_builder_inline_builds_lazily_in_order():
     other = NetworkConfig(C=6, layers=3, resolution=8)
     specs = [(DARTS_V2.to_json(), TINY.to_dict()), (DARTS_V2.to_json(), other.to_dict())]

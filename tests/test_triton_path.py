@@ -138,3 +138,35 @@ def test_profile_content_does_not_depend_on_the_builder_processes(host_gpu, tmp_
     assert content[0] == content[2]
     assert len({k for k, kind in content[0] if kind == "primary"}) == 7
     assert any(kind == "repeat" for _, kind in content[0])
+
+
+class CountingHostCuda(HostCuda):
+    """The host stand-in, counting the networks captured and the tensors moved to the "device"."""
+
+    def __init__(self):
+        self.captured, self.moved = 0, []
+
+    def capture(self, fn):
+        self.captured += 1
+        return fn
+
+    def to_device(self, x):
+        self.moved.append(x)
+        return x
+
+
+def test_the_anchor_is_prepared_once_and_prefetched_networks_move_in_one_copy(host_gpu, monkeypatch, tmp_path):
+    cuda = CountingHostCuda()
+    monkeypatch.setattr(harness.timers, "CUDA", cuda)
+    out = tmp_path / "t.db"
+    cfg = ProfileConfig(n=6, out=str(out), config=SMALL, seed=2, repeat_frac=0.0, batch_archs=2, build_workers=1)
+    summary = run_profile(cfg, TritonTimer(settings=QUICK))
+    every = _samples(out)
+    assert summary["samples"] == len(every) == 6
+    # Six networks and one anchor captured; the anchor's runner served all three batches.
+    assert cuda.captured == 7
+    assert len({s.extra["batch"] for s in every}) == 3 and len({s.extra["anchor_key"] for s in every}) == 1
+    # The first batch and the anchor are built inline (moved by prepare); the workers' four
+    # networks arrive packed, and each moves as one uint8 buffer.
+    buffers = [x for x in cuda.moved if isinstance(x, torch.Tensor) and x.dtype == torch.uint8 and x.dim() == 1]
+    assert len(buffers) == 4
