@@ -11,8 +11,9 @@
 # TOTAL_S (520) for the whole script: a step that would overrun it gets a shorter budget. A
 # profiling run stops at its budget less 20 s (--time-limit) and reports its rate and time per
 # architecture; SIGINT at the budget is only a backstop. PART_N (1000) is how many architectures
-# each part should hold for this device. PYTHON (python3) picks the interpreter; SKIP_INSTALL=1
-# skips the editable install (dry runs).
+# each part should hold for this device. TEST_FILES picks the GPU test files (all three); SKIP
+# names steps to leave out ("measure search-smoke"). PYTHON (python3) picks the interpreter;
+# SKIP_INSTALL=1 skips the editable install (dry runs).
 # Files written to $OUT (8 at most): session.log, gpu-tests.log, profile-fixed.json,
 # profile-vary.json, triton-reference.db, triton-info.json, measure.json, search.json.
 set -u
@@ -25,6 +26,8 @@ TESTS_S=${TESTS_S:-110}
 SEARCH_S=${SEARCH_S:-45}
 TOTAL_S=${TOTAL_S:-520}
 PART_N=${PART_N:-1000}
+TEST_FILES=${TEST_FILES:-tests/test_gpu.py tests/test_timers.py tests/test_devices.py}
+SKIP=" ${SKIP:-} "
 PY=${PYTHON:-python3}
 ROWS=()
 
@@ -40,6 +43,10 @@ cd "$(dirname "$0")/.." || exit 2
 step() {
     local name=$1 budget=$2 dest=$3
     shift 3
+    if [[ "$SKIP" == *" $name "* ]]; then
+        echo "== $name: skipped (SKIP)"
+        return 0
+    fi
     echo "== $name (budget ${budget}s): $*"
     local t0=$SECONDS rc
     if [ "$dest" = "-" ]; then
@@ -196,7 +203,7 @@ main() {
     "$PY" -c "from gnnlat.published import DARTS_V2; print(DARTS_V2.to_json())" > /tmp/darts_v2.json
     step measure 40 "$OUT/measure.json" "$PY" cli.py measure /tmp/darts_v2.json --backend triton --json
     step gpu-tests "$(capped "$TESTS_S" "$SEARCH_S")" - bash -c \
-        "set -o pipefail; '$PY' -m pytest -q -m gpu tests/test_gpu.py tests/test_timers.py tests/test_devices.py 2>&1 | tee '$OUT/gpu-tests.log'"
+        "set -o pipefail; '$PY' -m pytest -q -m gpu $TEST_FILES 2>&1 | tee '$OUT/gpu-tests.log'"
     step search-smoke "$(capped "$SEARCH_S" 0)" "$OUT/search.json" \
         "$PY" cli.py search --device cuda --epochs 1 --json --out /tmp/s || echo "-- search smoke test failed (non-fatal)"
     summary

@@ -103,6 +103,20 @@ class PhaseTimes:
 # ---- the CUDA seam ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class GraphReplay:
+    """A captured CUDA graph, callable, holding what it was captured from. The graph keeps raw
+    device addresses of the network's weights and input: were they freed (the network dropped,
+    ``torch.cuda.graph`` empties the allocator's cache before every capture), a replay would read
+    unmapped memory, an illegal address."""
+
+    graph: Any
+    source: Callable[[], object]  # the captured callable; its closure holds the network and input
+
+    def __call__(self) -> None:
+        self.graph.replay()
+
+
 class CudaOps:
     """Every CUDA call the triton path makes, in one place, so tests can run the same path on the
     host (:class:`HostCuda`) and be sure no other CUDA call hides elsewhere."""
@@ -131,7 +145,7 @@ class CudaOps:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             fn()
-        return graph.replay
+        return GraphReplay(graph, fn)
 
     def do_bench(self, fn: Callable[[], object], warmup_ms: float, rep_ms: float) -> list[float]:
         """One benchmark round: every timed run of ``fn`` (ms), CUDA events, L2 flushed between runs."""

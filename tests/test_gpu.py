@@ -1,6 +1,7 @@
 """The triton backend for real, on CUDA: the commands of tests/test_triton_path.py without the host
 stand-in, and a sanity check of do_bench's timings. Skipped without CUDA (tests/conftest.py);
 benchmarks/gpu_session.sh runs them on a lent GPU."""
+import gc
 import math
 
 import pytest
@@ -40,6 +41,19 @@ def test_a_packed_network_lands_on_the_gpu_in_one_copy_and_computes_the_same():
     torch.testing.assert_close(got, ref, rtol=1e-2, atol=1e-3)  # TF32 convolutions on the GPU
     run = TritonTimer().prepare(back)
     assert all(math.isfinite(t) and t > 0 for t in TritonTimer().clock(run, 1))
+
+
+def test_a_prepared_network_outlives_every_other_reference_to_it():
+    """The run's anchor is prepared once and its network dropped: the replay must keep it alive
+    (a freed weight is released by the next capture's cache flush, then read by the replay)."""
+    timer = TritonTimer()
+    run = timer.prepare(Network(DARTS_V2, SEARCH_CONFIG))
+    gc.collect()
+    torch.cuda.empty_cache()
+    others = [timer.prepare(Network(DARTS_V2, NetworkConfig(C=8, layers=5, resolution=16))) for _ in range(2)]
+    for fn in (run, *others, run):
+        assert all(math.isfinite(t) and t > 0 for t in timer.clock(fn, 1))
+    CUDA.synchronize()
 
 
 def test_do_bench_timing_of_a_network_is_sane():
