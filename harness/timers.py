@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import time
+import weakref
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -191,6 +192,20 @@ def host_do_bench(fn: Callable[[], object], warmup_ms: float, rep_ms: float) -> 
     return runs
 
 
+class HostGraph:
+    """A CUDA graph's stand-in: it replays ``fn`` but holds it only weakly, as a real graph holds
+    only raw addresses, so a caller that lets the network go fails here as it would on a GPU."""
+
+    def __init__(self, fn: Callable[[], object]):
+        self._fn = weakref.ref(fn)
+
+    def replay(self) -> None:
+        fn = self._fn()
+        if fn is None:
+            raise RuntimeError("replay of a graph whose network was freed (an illegal address on a GPU)")
+        fn()
+
+
 class HostCuda(CudaOps):
     """A stand-in GPU that is the host: no CUDA call, real timings of the network on the CPU."""
 
@@ -204,7 +219,7 @@ class HostCuda(CudaOps):
         pass
 
     def capture(self, fn: Callable[[], object]) -> Callable[[], object]:
-        return fn
+        return GraphReplay(HostGraph(fn), fn)
 
     def do_bench(self, fn: Callable[[], object], warmup_ms: float, rep_ms: float) -> list[float]:
         return host_do_bench(fn, warmup_ms, rep_ms)

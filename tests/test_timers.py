@@ -1,3 +1,4 @@
+import gc
 import math
 
 import numpy as np
@@ -141,3 +142,20 @@ def test_triton_backend_times_on_cuda():
     assert small.reps >= 1 and large.reps >= 1 and small.timed_ms > 0
     fp = timer.fingerprint()
     assert fp["backend"] == "triton" and fp["gpu"] and fp["triton"]
+
+
+def test_a_graph_stand_in_fails_like_a_gpu_once_its_network_is_freed():
+    from harness.timers import GraphReplay, HostGraph
+
+    calls = []
+
+    def network():  # a fresh closure, as TritonTimer.prepare makes: only the replay refers to it
+        return lambda: calls.append(1)
+
+    held = HostCuda().capture(network())
+    gc.collect()
+    held()
+    assert calls == [1]  # the replay holds what it replays
+    bare = GraphReplay(HostGraph(network()), source=print)  # a replay that let its network go
+    with pytest.raises(RuntimeError, match="illegal address"):
+        bare()
