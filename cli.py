@@ -267,25 +267,28 @@ def _timing_text(t: dict) -> str:
 @timer_options
 @click.option("--workers", "build_workers", type=int, default=None,
               help="processes preparing networks while others are timed [cpu backends 1, triton up to 4; 0: inline]")
-@click.option("--metric", type=click.Choice(["latency", "memory"]), default="latency", show_default=True,
-              help="memory: peak memory of one inference, no timing (backend cpu or triton; auto: triton with CUDA, else cpu)")
+@click.option("--metric", type=click.Choice(["latency", "memory", "energy"]), default="latency", show_default=True,
+              help="memory: peak memory of one inference (backend cpu or triton; auto: triton with CUDA, else cpu); "
+                   "energy: from the device's energy counter (NVML or RAPL; auto: triton with CUDA, else onnxruntime)")
+@click.option("--energy-window-s", type=float, default=1.0, show_default=True,
+              help="--metric energy: seconds of back-to-back inferences between the counter's two reads")
 @ray_option
 @click.option("--workers-per-node", type=int, default=1, show_default=True,
               help="with --ray: timing workers per node (per GPU on triton), each pinned to its share of the cores")
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, anchor: bool,
-            time_limit_s: float | None, build_workers: int | None, metric: str, ray_address: str | None,
-            workers_per_node: int, as_json: bool, **kwargs: Any) -> None:
+            time_limit_s: float | None, build_workers: int | None, metric: str, energy_window_s: float,
+            ray_address: str | None, workers_per_node: int, as_json: bool, **kwargs: Any) -> None:
     """Time randomly sampled architectures into a profile store; re-running resumes."""
     from harness.profile import ProfileConfig, run_profile
 
     cfg = ProfileConfig(n=n, out=out, seed=seed, config=pop_config(kwargs), vary_config=vary_config,
                         repeat_frac=repeat_frac, anchor=anchor, time_limit_s=time_limit_s, build_workers=build_workers)
-    if metric == "memory":
+    if metric != "latency":
         if ray_address is not None:
-            raise click.ClickException("--ray profiles latency; profile --metric memory runs on this machine")
-        _memory_profile(cfg, kwargs, as_json)
+            raise click.ClickException(f"--ray profiles latency; profile --metric {metric} runs on this machine")
+        _metric_profile(cfg, kwargs, metric, energy_window_s, as_json)
         return
     if ray_address is not None:
         summary = _ray_profile(cfg, kwargs, ray_address, workers_per_node)
@@ -317,21 +320,27 @@ def _ray_profile(cfg: Any, kwargs: dict, address: str, workers_per_node: int) ->
         return run_ray_profile(cfg, *pop_timer_args(kwargs), opts, progress, stats)
 
 
-def _memory_profile(cfg: Any, kwargs: dict, as_json: bool) -> None:
-    """``profile --metric memory``: peak memory of the run's architectures, and its report."""
-    from harness.memory_profile import run_memory_profile
-    from harness.timers import make_timer
+def _metric_profile(cfg: Any, kwargs: dict, metric: str, energy_window_s: float, as_json: bool) -> None:
+    """``profile --metric memory|energy``: the metric of the run's architectures, and its report."""
+    from harness.metric_profile import EnergyMeter, MemoryMeter, run_metric_profile
+    from harness.store import UNITS
+    from harness.timers import CUDA, make_timer
 
     backend, threads, settings = pop_timer_args(kwargs)
     if backend == "auto":
-        from harness.timers import CUDA
-        backend = "triton" if CUDA.available() else "cpu"
+        backend = "triton" if CUDA.available() else ("cpu" if metric == "memory" else "onnxruntime")
     timer = make_timer(backend, threads, settings)
-    with progress_bar(f"memory {timer.backend}", cfg.n) as progress:
-        s = run_memory_profile(cfg, timer, progress)
-    m = s["metrics"].get("memory", {})
-    text = (f"{cfg.out}: peak memory of {m.get('samples', 0)} architectures ({s['measured']} measured now, "
-            f"{s['ms_per_arch']:.0f} ms each), {m.get('repeats', 0)} repeats; MB min {m.get('min', 0):.3f} "
+    if metric == "memory":
+        meter: Any = MemoryMeter(timer)
+    else:
+        from harness.energy import energy_counter
+        meter = EnergyMeter(timer, energy_counter(timer.backend), energy_window_s)
+    with progress_bar(f"{metric} {timer.backend}", cfg.n) as progress:
+        s = run_metric_profile(cfg, meter, progress)
+    m, unit = s["metrics"].get(metric, {}), UNITS[metric]
+    name = "peak memory" if metric == "memory" else "energy per inference"
+    text = (f"{cfg.out}: {name} of {m.get('samples', 0)} architectures ({s['measured']} measured now, "
+            f"{s['ms_per_arch']:.0f} ms each), {m.get('repeats', 0)} repeats; {unit} min {m.get('min', 0):.3f} "
             f"median {m.get('median', 0):.3f} max {m.get('max', 0):.3f}; repeat difference "
             + noise_text(m.get("noise_floor", {"n": 0}), "n/a (no repeats yet)")
             + ("\nstopped at the time limit; re-run the same command to go on" if s["time_limit_reached"] else ""))

@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # One session on a lent GPU machine: a triton reference profile (the search config, then
-# --vary-config, each filled up to 1,000 architectures of this device), its info, one `measure`
-# (latency, peak memory, energy), the GPU tests and a one-epoch search smoke test. Every step runs even when an earlier one failed; the last
-# lines printed are a summary table.
+# --vary-config, each filled up to 1,000 architectures of this device), energy per inference of
+# the fixed part's architectures (NVML), one `measure` (latency, peak memory, energy), the GPU
+# tests and a one-epoch search smoke test. Every step runs even when an earlier one failed; the
+# last lines printed are a summary table.
 #
 #   OUT=/path/to/out bash benchmarks/gpu_session.sh [FIXED_S [VARY_S]]
 #
 # Budgets (seconds; arguments win over the environment): FIXED_S (200) and VARY_S (150) for the two
-# profiling runs, TESTS_S (110) for the GPU tests, SEARCH_S (45) for the search smoke test, and
-# TOTAL_S (520) for the whole script: a step that would overrun it gets a shorter budget. A
-# profiling run stops at its budget less 20 s (--time-limit) and reports its rate and time per
-# architecture; SIGINT at the budget is only a backstop. PART_N (1000) is how many architectures
-# each part should hold for this device. TEST_FILES picks the GPU test files (all three); SKIP
-# names steps to leave out ("measure search-smoke"). PYTHON (python3) picks the interpreter;
-# SKIP_INSTALL=1 skips the editable install (dry runs).
+# profiling runs, ENERGY_S (120) for the energy run, TESTS_S (110) for the GPU tests, SEARCH_S (45)
+# for the search smoke test, and TOTAL_S (520) for the whole script: a step that would overrun it
+# gets a shorter budget. A profiling run stops at its budget less 20 s (--time-limit) and reports
+# its rate and time per architecture; SIGINT at the budget is only a backstop. PART_N (1000) is how
+# many architectures each part should hold for this device; ENERGY_WINDOW_S (0.25) is the energy
+# run's window per architecture. TEST_FILES picks the GPU test files (all three); SKIP names steps
+# to leave out ("measure search-smoke"). PYTHON (python3) picks the interpreter; SKIP_INSTALL=1
+# skips the editable install (dry runs).
 # Files written to $OUT (8 at most): session.log, gpu-tests.log, profile-fixed.json,
-# profile-vary.json, triton-reference.db, triton-info.json, measure.json, search.json.
+# profile-vary.json, energy.json, triton-reference.db, measure.json, search.json (info is printed,
+# and can be had again from the profile).
 set -u
 export PYTHONUNBUFFERED=1
 
@@ -24,6 +27,8 @@ FIXED_S=${1:-${FIXED_S:-200}}
 VARY_S=${2:-${VARY_S:-150}}
 TESTS_S=${TESTS_S:-110}
 SEARCH_S=${SEARCH_S:-45}
+ENERGY_S=${ENERGY_S:-120}
+ENERGY_WINDOW_S=${ENERGY_WINDOW_S:-0.25}
 TOTAL_S=${TOTAL_S:-520}
 PART_N=${PART_N:-1000}
 TEST_FILES=${TEST_FILES:-tests/test_gpu.py tests/test_timers.py tests/test_devices.py}
@@ -33,6 +38,7 @@ ROWS=()
 
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd) || exit 2
 DB="$OUT/triton-reference.db"
+SCRATCH=$(mktemp -d)  # what is printed but need not come back
 cd "$(dirname "$0")/.." || exit 2
 # Continue the committed reference profile (resumable: a device already in it goes on where it
 # stopped, another device starts its own samples in the same file).
@@ -139,15 +145,17 @@ summary() {
         IFS='|' read -r name rc took <<< "$row"
         printf '%-16s %6s %6s\n' "$name" "$rc" "$took"
     done
-    "$PY" - "$OUT" <<'EOF'
+    "$PY" - "$OUT" "$SCRATCH" <<'EOF'
 import json, pathlib, sys
-out = pathlib.Path(sys.argv[1])
+out, scratch = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
 
 def load(name):
-    try:
-        return json.loads((out / name).read_text())
-    except (OSError, ValueError):
-        return None
+    for folder in (out, scratch):
+        try:
+            return json.loads((folder / name).read_text())
+        except (OSError, ValueError):
+            continue
+    return None
 
 def floor(nf):
     return f"median {nf['median']:.2%} p90 {nf['p90']:.2%} (n={nf['n']})" if nf and nf.get("n") else "n/a"
@@ -174,6 +182,11 @@ if info:
     print(f"noise floor       raw {floor(info.get('noise_floor'))}; anchored {floor(info.get('anchored_noise_floor'))}")
     for d in info.get("devices", []):
         print(f"device            {d['device']} ({d['backend']}, {d['samples']} samples)")
+e = load("energy.json")
+if e:
+    m = e["metrics"].get("energy", {})
+    print(f"energy profile    {m.get('samples', 0)} architectures ({e['measured']} now, {e['ms_per_arch']:.0f} ms each), "
+          f"mJ median {m.get('median', 0):.2f}; repeats {floor(e.get('live_noise_floor'))}")
 m = load("measure.json")
 if m:
     print(f"measure DARTS V2  {m['latency_ms']:.3f} ms, {m.get('peak_memory_mb')} MB, energy {m.get('energy_mj')} mJ "
@@ -185,7 +198,7 @@ EOF
 
 main() {
     echo "gpu_session: OUT=$OUT budgets fixed ${FIXED_S}s vary ${VARY_S}s tests ${TESTS_S}s" \
-         "search ${SEARCH_S}s total ${TOTAL_S}s; $PART_N architectures per part"
+         "energy ${ENERGY_S}s search ${SEARCH_S}s total ${TOTAL_S}s; $PART_N architectures per part"
     if [ "${SKIP_INSTALL:-0}" = 1 ]; then
         echo "== install: skipped (SKIP_INSTALL=1)"
     else
@@ -193,11 +206,16 @@ main() {
     fi
     environment
     # What the later steps need is reserved: the vary run, info, the GPU tests and the search test.
-    profile_run profile-fixed "$(capped "$FIXED_S" $((VARY_S + 70 + TESTS_S + SEARCH_S)))" \
+    profile_run profile-fixed "$(capped "$FIXED_S" $((VARY_S + ENERGY_S + 70 + TESTS_S + SEARCH_S)))" \
         "$OUT/profile-fixed.json" fixed --seed 0
-    profile_run profile-vary "$(capped "$VARY_S" $((70 + TESTS_S + SEARCH_S)))" \
+    profile_run profile-vary "$(capped "$VARY_S" $((ENERGY_S + 70 + TESTS_S + SEARCH_S)))" \
         "$OUT/profile-vary.json" vary --seed 1 --vary-config
-    step info 30 "$OUT/triton-info.json" "$PY" cli.py info "$DB" --json
+    # Energy of the fixed part's architectures, in the profile's order (seed 0): it fills their samples in.
+    local budget
+    budget=$(capped "$ENERGY_S" $((70 + TESTS_S + SEARCH_S)))
+    step energy "$budget" "$OUT/energy.json" "$PY" cli.py profile --metric energy --backend triton --out "$DB" \
+        --n "$PART_N" --seed 0 --energy-window-s "$ENERGY_WINDOW_S" --json --time-limit $(( budget > 30 ? budget - 20 : 10 ))
+    step info 30 "$SCRATCH/triton-info.json" "$PY" cli.py info "$DB" --json
     checkpoint
     # One architecture's latency, peak memory and energy (NVML) as a user sees them.
     "$PY" -c "from gnnlat.published import DARTS_V2; print(DARTS_V2.to_json())" > /tmp/darts_v2.json

@@ -14,7 +14,7 @@ from gnnlat.operations import PRIMITIVES
 from gnnlat.search import run_search
 from gnnlat.search_config import SearchConfig, SearchError
 from gnnlat.shipped import predictor_path
-from harness.memory_profile import run_memory_profile
+from harness.metric_profile import MemoryMeter, run_metric_profile
 from harness.profile import ProfileConfig
 from harness.timers import make_timer
 from workflows.records import load_metric_records, load_profiles
@@ -45,7 +45,7 @@ def expected(alpha_normal: torch.Tensor, cost: torch.Tensor) -> float:
 def memory_profile(tmp_path_factory):
     path = tmp_path_factory.mktemp("mem") / "m.db"
     cfg = ProfileConfig(n=40, out=str(path), config=TINY, repeat_frac=0.0)
-    run_memory_profile(cfg, make_timer("cpu"))
+    run_metric_profile(cfg, MemoryMeter(make_timer("cpu")))
     return path
 
 

@@ -8,7 +8,7 @@ from torch import nn
 from gnnlat.genotype import random_genotype
 from gnnlat.network import Network, NetworkConfig
 from harness.memory import allocation_peak, host_allocation_peak, host_peak_memory, tensor_bytes
-from harness.memory_profile import MemoryProfileError, run_memory_profile
+from harness.metric_profile import MemoryMeter, MetricProfileError, run_metric_profile
 from harness.profile import ProfileConfig
 from harness.store import ProfileStore
 from harness.timers import HostCuda, TritonTimer, make_timer
@@ -75,9 +75,9 @@ def test_triton_timer_peak_goes_through_the_cuda_seam():
 def test_memory_profile_resumes_and_repeats_agree(tmp_path):
     out = tmp_path / "m.db"
     cfg = ProfileConfig(n=6, out=str(out), config=TINY, repeat_frac=1.0)
-    first = run_memory_profile(cfg, make_timer("cpu"))
+    first = run_metric_profile(cfg, MemoryMeter(make_timer("cpu")))
     assert first["measured"] == 6 and first["metrics"]["memory"]["samples"] == 6
-    again = run_memory_profile(ProfileConfig(n=30, out=str(out), config=TINY, repeat_frac=1.0), make_timer("cpu"))
+    again = run_metric_profile(ProfileConfig(n=30, out=str(out), config=TINY, repeat_frac=1.0), MemoryMeter(make_timer("cpu")))
     assert again["measured"] == 24  # the first six are skipped, not measured twice
     assert again["measured_repeats"] > 0 and again["live_noise_floor"]["max"] == 0.0
     with ProfileStore(out, create=False) as store:
@@ -86,6 +86,6 @@ def test_memory_profile_resumes_and_repeats_agree(tmp_path):
 
 
 def test_memory_profile_refuses_onnxruntime(tmp_path):
-    with pytest.raises(MemoryProfileError, match="ONNX Runtime"):
-        run_memory_profile(ProfileConfig(n=1, out=str(tmp_path / "m.db"), config=TINY), make_timer("onnxruntime"))
+    with pytest.raises(MetricProfileError, match="ONNX Runtime"):
+        run_metric_profile(ProfileConfig(n=1, out=str(tmp_path / "m.db"), config=TINY), MemoryMeter(make_timer("onnxruntime")))
     assert not (tmp_path / "m.db").exists()
