@@ -1,7 +1,7 @@
 """Record every round of a rotation on this machine, then score agreement rules on the recording.
 
     python benchmarks/round_trace.py record --seconds 600 --out trace.json [--backend onnxruntime]
-    python benchmarks/round_trace.py score trace.json [--tree DIR] [--agree-tol 0.03] [--json FILE]
+    python benchmarks/round_trace.py score trace.json [--tree DIR] [--agree-tol 0.03] [--runs-per-round K] [--json FILE]
 
 ``record`` builds 40 random fixed-config networks and the anchor, then rotates them 8 at a time
 with the anchor, as the profiling scheduler does, in segments of ``--segment-s`` (each a "timing"
@@ -77,11 +77,14 @@ def load_rounds_module(tree: str | None):
     return module
 
 
-def score(trace: dict, rounds_module, agree_tol: float | None) -> dict:
-    """Replay each segment's networks through the module's verdict, one call per round."""
+def score(trace: dict, rounds_module, agree_tol: float | None, runs_per_round: int | None = None) -> dict:
+    """Replay each segment's networks through the module's verdict, one call per round.
+    ``runs_per_round`` keeps only each round's first runs (the anchor's too): what rounds of that
+    many runs would have read, at the recording's round times."""
     cfg = rounds_module.ScheduleConfig(**({"agree_tol": agree_tol} if agree_tol else {}))
     takes_quiet = "quiet_ms" in inspect.signature(rounds_module.verdict).parameters  # the rule before 2026-11-28
-    rounds, anchor_all = trace["rounds"], [(t, min(r)) for t, r in trace["rounds"][-1]]
+    rounds = [[(t, r[:runs_per_round]) for t, r in net] for net in trace["rounds"]]
+    anchor_all = [(t, min(r)) for t, r in rounds[-1]]
     labels: dict[int, list[float]] = {}
     used, timed, flagged = [], [], 0
     for group, s0, s1 in trace["segments"]:
@@ -126,13 +129,15 @@ def main() -> None:
     sc.add_argument("--tree", default=None, help="score the rule of this checkout instead")
     sc.add_argument("--agree-tol", type=float, default=None)
     sc.add_argument("--json", default=None)
+    sc.add_argument("--runs-per-round", type=int, default=None, help="keep only each round's first runs")
     args = ap.parse_args()
     if args.command == "record":
         trace = record(args.seconds, args.backend, args.seed, args.segment_s)
         Path(args.out).write_text(json.dumps(trace))
         print(f"{len(trace['segments'])} segments, {len(trace['rounds'][-1])} anchor rounds -> {args.out}")
         return
-    result = score(json.loads(Path(args.trace).read_text()), load_rounds_module(args.tree), args.agree_tol)
+    result = score(json.loads(Path(args.trace).read_text()), load_rounds_module(args.tree), args.agree_tol,
+                   args.runs_per_round)
     print(" ".join(f"{k} {v:.4g}" for k, v in result.items()))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

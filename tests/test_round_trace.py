@@ -32,3 +32,18 @@ def test_a_network_slowed_alone_for_a_whole_segment_shows_in_the_pair_difference
     slow = lambda t: 1.3 if 5 <= t < 10 else 1.0  # noqa: E731
     result = score(_trace(lambda t: slow(t), lambda t: 0.5), load_rounds_module(None), None)
     assert result["pair_diff_p95"] == pytest.approx(0.3, rel=1e-6)  # no rule can see this; the replay reports it
+
+
+def test_fewer_runs_per_round_replays_the_first_runs_only():
+    def trace():
+        rounds = [[], []]
+        for k in range(60):  # a network whose first run of every round is 20% slow, then steady
+            rounds[0].append((0.2 * k, [1.2, 1.0, 1.0]))
+            rounds[1].append((0.2 * k + 0.1, [0.5, 0.5, 0.5]))
+        return {"rounds": rounds, "segments": [([0], 0.0, 6.0), ([0], 6.0, 12.0)]}
+
+    rule = load_rounds_module(None)
+    full, first = score(trace(), rule, None), score(trace(), rule, None, runs_per_round=1)
+    assert full["timed_ms_mean"] == pytest.approx(3.2 * full["rounds_mean"])
+    assert first["timed_ms_mean"] == pytest.approx(1.2 * first["rounds_mean"])  # the slow first runs alone
+    assert full["pair_diff_p95"] == first["pair_diff_p95"] == pytest.approx(0.0, abs=1e-12)
