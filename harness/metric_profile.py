@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -106,9 +106,10 @@ def run_metric_profile(cfg: ProfileConfig, meter: Meter, progress: Callable[[int
                 break
             genotype, config = next(stream)
             spec = (genotype.to_json(), config.to_dict())
-            if arch_key(*spec) in done:
+            key = arch_key(*spec)
+            if key in done:
                 continue
-            done.add(arch_key(*spec))
+            done.add(key)
             run.add(meter.measure(*spec, fp))
             if len(run.mine) > 20 and rng.random() < cfg.repeat_frac:
                 old = run.mine[rng.randrange(len(run.mine) - 20)]
@@ -132,11 +133,9 @@ class _Run:
     t_start: float
     stored: int = 0
     stopped_early: bool = False
-
-    def __post_init__(self) -> None:
-        self.pending: list[Sample] = []
-        self.mine: list[Sample] = []
-        self.diffs: list[float] = []
+    pending: list[Sample] = field(default_factory=list)  # measured, not yet written
+    mine: list[Sample] = field(default_factory=list)  # this run's primaries (repeat candidates)
+    diffs: list[float] = field(default_factory=list)  # this run's repeat differences
 
     def add(self, sample: Sample) -> None:
         self.pending.append(sample)

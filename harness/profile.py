@@ -130,8 +130,7 @@ class Anchor:
     """The anchor network of a run, prepared once: on a GPU its CUDA graph stays for every batch's
     rounds, where building and capturing it again per batch cost as much as one more network."""
 
-    spec: Spec
-    key: str
+    key: str  # arch_key of its spec, kept in every sample's extra
     run: Callable[[], object]  # from timer.prepare
 
     @classmethod
@@ -143,7 +142,7 @@ class Anchor:
         with timer.pinned():
             run = timer.prepare(build_network(*spec))
         stats.prep_s += time.perf_counter() - t0
-        return cls(spec, arch_key(*spec), run)
+        return cls(arch_key(*spec), run)
 
 
 def default_batch_archs(backend: str) -> int:
