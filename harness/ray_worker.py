@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -137,8 +137,11 @@ class ProfileWorker:
     def _time_streaming(self, jobs: list[Job], stats: ProfileStats, extra: dict) -> list[Sample]:
         from harness.stream import Job as StreamJob, Preparer, StreamTimer
 
-        if self._preparer is None:
+        first = self._preparer is None
+        if first:
             self._preparer = Preparer(self.timer, self.build_workers)
+        # The ballast lays out a fresh process's memory; later chunks find it laid out by the earlier ones.
+        schedule = self.spec.schedule if first else replace(self.spec.schedule, ballast=0)
         samples: list[Sample] = []
 
         def on_done(job, timing, verdict, more) -> None:
@@ -146,7 +149,7 @@ class ProfileWorker:
                                      {**more, **extra}))
             stats.timed += 1
 
-        StreamTimer(self.timer, self.spec.schedule, stats, self.build_workers, self._preparer).run(
+        StreamTimer(self.timer, schedule, stats, self.build_workers, self._preparer).run(
             iter([StreamJob(*j) for j in jobs]), on_done, self.spec.anchor)
         return samples
 

@@ -49,10 +49,13 @@ class ScheduleConfig:
     max_windows: int = 9  # a network spanning this many windows without agreement is flagged noisy
     anchor_every_s: float = 0.0  # the anchor's rounds: at most this often (0: every rotation)
     anchored: bool = True  # with an anchor, rounds agree on their ratio to it (drift divided out)
+    ballast: int = 40  # ONNX Runtime: sessions of the anchor opened before the first flight (harness.stream)
 
     def __post_init__(self) -> None:
         if self.slots < 1 or self.min_gap < 1 or self.confirmations < 1 or self.min_rounds < 1:
             raise ScheduleError("schedule needs slots, min_gap, confirmations and min_rounds >= 1")
+        if self.ballast < 0:
+            raise ScheduleError("schedule needs ballast >= 0")
         if not (self.window_s > 0 and self.agree_tol > 0 and self.anchor_every_s >= 0):
             raise ScheduleError("schedule needs window_s > 0, agree_tol > 0 and anchor_every_s >= 0")
         if self.max_windows < self.min_gap * self.confirmations + 1:

@@ -136,6 +136,8 @@ def test_schedule_validation():
         ScheduleConfig(window_s=0)
     with pytest.raises(ScheduleError, match="max_windows"):
         ScheduleConfig(min_gap=3, confirmations=3, max_windows=5)
+    with pytest.raises(ScheduleError, match="ballast"):
+        ScheduleConfig(ballast=-1)
 
 
 def test_anchored_windows_agree_through_a_change_of_mood():
