@@ -237,8 +237,6 @@ def time_interleaved(timer: Timer, specs: list[Spec], schedule: ScheduleConfig, 
     def on_done(job: Job, timing: Timing, verdict: Verdict, extra: dict) -> None:
         out[int(job.kind.split("-")[1])] = (timing, verdict, extra)
 
-    # No ballast: a measurement times its few networks as a fresh process (a deployment) would; with
-    # it they read 4-6% above an independent timer's fresh sessions (docs/results.md, "The ballast").
-    sched = ScheduleConfig(**{**schedule.__dict__, "slots": max(len(specs), 1), "ballast": 0})
+    sched = ScheduleConfig(**{**schedule.__dict__, "slots": max(len(specs), 1)})
     StreamTimer(timer, sched, stats, workers=0).run(jobs, on_done, anchor)
     return [out[i] for i in range(len(specs))]
