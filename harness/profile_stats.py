@@ -50,7 +50,13 @@ class ProfileStats:
 
     @property
     def overhead_frac(self) -> float:
+        """Share of wall time outside the architectures' own timed runs."""
         return 1.0 - self.timed_s / self.wall_s if self.wall_s > 0 else 0.0
+
+    @property
+    def untimed_frac(self) -> float:
+        """Share of wall time outside every timed window, the anchor's rounds counted as timed."""
+        return 1.0 - (self.timed_s + self.anchor_s) / self.wall_s if self.wall_s > 0 else 0.0
 
     @property
     def archs_per_hour(self) -> float:
@@ -67,7 +73,7 @@ class ProfileStats:
     def report(self) -> dict:
         """The throughput fields a run's summary carries."""
         return {"archs_per_hour": self.archs_per_hour, "overhead_frac": self.overhead_frac,
-                "time_per_arch_ms": self.per_arch_ms(), "live_noise_floor": self.live_noise(),
+                "untimed_frac": self.untimed_frac, "time_per_arch_ms": self.per_arch_ms(), "live_noise_floor": self.live_noise(),
                 "live_noise_floor_raw": self.noise(), "live_noise_floor_anchored": self.noise(anchored=True)}
 
 

@@ -374,7 +374,8 @@ class _Driver:
         driver's, all workers together."""
         summary = self.store.summary()
         self.stats.wall_s += time.perf_counter() - self.t_start
-        per_worker = {k: v for k, v in self.work.report().items() if k in ("overhead_frac", "time_per_arch_ms")}
+        per_worker = {k: v for k, v in self.work.report().items()
+                      if k in ("overhead_frac", "untimed_frac", "time_per_arch_ms")}
         summary.update({**self.stats.report(), **per_worker}, workers=list(self.seen.values()),
                        requeued=self.plan.requeued_total, replaced=sum(s.restarts for s in self.pool.slots),
                        fingerprint_ids=sorted(self.plan.primaries),

@@ -25,7 +25,7 @@ from harness.rounds import Flight, RoundScheduler, ScheduleConfig, Verdict
 from harness.samples import to_sample
 from harness.store import ProfileStore, Sample, arch_key
 from gnnlat.export import onnx_bytes
-from harness.timers import OnnxRuntimeTimer, Timer, Timing
+from harness.timers import OnnxRuntimeTimer, Timer, Timing, optimized_model
 
 
 @dataclass(frozen=True)
@@ -36,19 +36,19 @@ class Job:
 
 
 def make_payload(backend: str, opset: int, genotype_json: str, config: dict) -> object:
-    """Worker task: what the main process needs to time a network without building it: ONNX bytes
-    and the input (onnxruntime), or the packed network (cpu)."""
+    """Worker task: what the main process needs to time a network without building it: the
+    optimized ONNX Runtime model and the input (onnxruntime), or the packed network (cpu)."""
     net = build_network(genotype_json, config)
     if backend == "onnxruntime":
-        return onnx_bytes(net, opset), net.example_input().numpy()
+        return optimized_model(onnx_bytes(net, opset)), net.example_input().numpy()
     return PackedNetwork.pack(net)
 
 
 def runner(timer: Timer, payload: object) -> Callable[[], object]:
     """One blocking inference from a payload of :func:`make_payload` (the session opens here)."""
     if isinstance(timer, OnnxRuntimeTimer):
-        onnx_bytes, x = payload
-        sess = timer.session_from_bytes(onnx_bytes)
+        model, x = payload
+        sess = timer.session_from_bytes(model)
         feed = {"input": np.asarray(x)}
         return lambda: sess.run(None, feed)
     return timer.prepare(payload.unpack())

@@ -56,7 +56,7 @@ def test_run_profile_fills_resumes_without_duplicates_and_repeats_later(tmp_path
     keys, repeats = _keys(out)
     assert summary["samples"] == 6 and len(keys) == len(set(keys)) == 6
     assert repeats >= 1  # re-timed once samples were old enough
-    assert 0 < stats.overhead_frac < 1 and stats.archs_per_hour > 0
+    assert 0 < stats.untimed_frac <= stats.overhead_frac < 1 and stats.archs_per_hour > 0
 
     # Same command again: nothing to do. A larger n continues the same sequence.
     run_profile(cfg, timer)

@@ -10,7 +10,7 @@ from gnnlat.published import DARTS_V2
 from gnnlat.errors import GnnlatError
 from gnnlat.export import onnx_bytes
 from harness.timers import (CpuTimer, HostCuda, OnnxRuntimeTimer, PhaseTimes, TimerError, TimerSettings,
-                            TritonTimer, make_timer, summarize)
+                            TritonTimer, make_timer, optimized_model, summarize)
 
 FAST = TimerSettings(rounds=3, round_ms=15.0, warmup_ms=5.0, max_retries=1)
 SMALL = NetworkConfig(C=8, layers=3, resolution=8)
@@ -92,6 +92,21 @@ def test_onnx_export_matches_pytorch_outputs():
         want = net(x).numpy()
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
+
+
+def test_a_session_on_the_offline_optimized_model_computes_what_pytorch_does():
+    """The worker's optimized ORT-format model is what the timing session loads; it must be the
+    same function, and a plain ONNX model must not pass for one."""
+    torch.manual_seed(0)
+    net = Network(DARTS_V2, NetworkConfig(C=8, layers=5, resolution=16, batch=2)).eval()
+    model = optimized_model(onnx_bytes(net))
+    assert model[4:8] == b"ORTM"  # the ORT format's flatbuffer identifier
+    x = torch.randn(2, 3, 16, 16)
+    got = OnnxRuntimeTimer().session_from_bytes(model).run(None, {"input": x.numpy()})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, net(x).numpy(), rtol=1e-4, atol=1e-4)
+    with pytest.raises(Exception, match="ORT model verification failed"):
+        OnnxRuntimeTimer().session_from_bytes(onnx_bytes(net))
 
 class _RecordingHost(HostCuda):
     """The host stand-in, remembering how many timed runs each do_bench call returned."""
