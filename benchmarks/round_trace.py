@@ -7,6 +7,8 @@
 with the anchor, as the profiling scheduler does, in segments of ``--segment-s`` (each a "timing"
 of those 8; longer than the 9 × 0.6 s bound, so no rule is cut short), cycling through the 40 for
 ``--seconds``: every network is timed about once every 30 s, in whatever mood the machine is in. Every run of every round is kept, with its start time.
+All 41 sessions stay open for the whole recording and none is released, so the first-flight bias
+the profiler's ballast removes (sessions opened where released ones were) does not arise here.
 
 ``score`` replays the recording through ``harness.rounds.verdict`` rotation by rotation, as the
 scheduler would have called it, and reports the rounds and timed ms a network needed, the share

