@@ -299,8 +299,7 @@ def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, 
                    f"{out}: {summary['samples']} samples ({summary['unique_architectures']} unique), "
                    f"{summary['repeats']} repeats; throughput {summary['archs_per_hour']:.0f} arch/h this run{workers}, "
                    f"overhead {summary['overhead_frac']:.0%} of " + ("worker " if workers else "") + "wall time"
-                   + (f" ({summary['untimed_frac']:.0%} counting the anchor's rounds as timed)"
-                      if "untimed_frac" in summary else ""))
+                   f" ({summary['untimed_frac']:.0%} counting the anchor's rounds as timed)")
 
 
 def _ray_profile(cfg: Any, kwargs: dict, address: str, workers_per_node: int) -> dict:

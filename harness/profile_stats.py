@@ -73,8 +73,9 @@ class ProfileStats:
     def report(self) -> dict:
         """The throughput fields a run's summary carries."""
         return {"archs_per_hour": self.archs_per_hour, "overhead_frac": self.overhead_frac,
-                "untimed_frac": self.untimed_frac, "time_per_arch_ms": self.per_arch_ms(), "live_noise_floor": self.live_noise(),
-                "live_noise_floor_raw": self.noise(), "live_noise_floor_anchored": self.noise(anchored=True)}
+                "untimed_frac": self.untimed_frac, "time_per_arch_ms": self.per_arch_ms(),
+                "live_noise_floor": self.live_noise(), "live_noise_floor_raw": self.noise(),
+                "live_noise_floor_anchored": self.noise(anchored=True)}
 
 
 def timed_window_s(timings: list[Timing]) -> float:

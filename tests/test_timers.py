@@ -93,7 +93,6 @@ def test_onnx_export_matches_pytorch_outputs():
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
 
 
-
 def test_a_session_on_the_offline_optimized_model_computes_what_pytorch_does():
     """The worker's optimized ORT-format model is what the timing session loads; it must be the
     same function, and a plain ONNX model must not pass for one."""
@@ -107,6 +106,7 @@ def test_a_session_on_the_offline_optimized_model_computes_what_pytorch_does():
         np.testing.assert_allclose(got, net(x).numpy(), rtol=1e-4, atol=1e-4)
     with pytest.raises(Exception, match="ORT model verification failed"):
         OnnxRuntimeTimer().session_from_bytes(onnx_bytes(net))
+
 
 class _RecordingHost(HostCuda):
     """The host stand-in, remembering how many timed runs each do_bench call returned."""
