@@ -28,6 +28,8 @@ VARY_S=${2:-${VARY_S:-150}}
 TESTS_S=${TESTS_S:-110}
 SEARCH_S=${SEARCH_S:-45}
 ENERGY_S=${ENERGY_S:-120}
+CALIBRATE_S=${CALIBRATE_S:-75}
+PROFILE_ARGS=${PROFILE_ARGS:-}
 ENERGY_WINDOW_S=${ENERGY_WINDOW_S:-0.25}
 TOTAL_S=${TOTAL_S:-520}
 PART_N=${PART_N:-1000}
@@ -130,7 +132,7 @@ profile_run() {
     # --time-limit ends the run cleanly between batches, with its JSON report; the step's budget
     # (SIGINT) is only the backstop for a run that hangs.
     step "$name" "$budget" "$json" "$PY" cli.py profile --backend triton --out "$DB" --json \
-        --n $(( fixed + vary + due )) --time-limit $(( budget > 30 ? budget - 20 : 10 )) "$@"
+        --n $(( fixed + vary + due )) --time-limit $(( budget > 30 ? budget - 20 : 10 )) $PROFILE_ARGS "$@"
     local rc=$?
     echo "-- $name: took $((SECONDS - t0))s in all (start-up included); parts now $(parts)"
     return $rc
@@ -206,13 +208,13 @@ main() {
     fi
     environment
     # What the later steps need is reserved: the vary run, info, the GPU tests and the search test.
-    profile_run profile-fixed "$(capped "$FIXED_S" $((VARY_S + ENERGY_S + 70 + TESTS_S + SEARCH_S)))" \
+    profile_run profile-fixed "$(capped "$FIXED_S" $((VARY_S + ENERGY_S + CALIBRATE_S + 70 + TESTS_S + SEARCH_S)))" \
         "$OUT/profile-fixed.json" fixed --seed 0
-    profile_run profile-vary "$(capped "$VARY_S" $((ENERGY_S + 70 + TESTS_S + SEARCH_S)))" \
+    profile_run profile-vary "$(capped "$VARY_S" $((ENERGY_S + CALIBRATE_S + 70 + TESTS_S + SEARCH_S)))" \
         "$OUT/profile-vary.json" vary --seed 1 --vary-config
     # Energy of the fixed part's architectures, in the profile's order (seed 0): it fills their samples in.
     local budget
-    budget=$(capped "$ENERGY_S" $((70 + TESTS_S + SEARCH_S)))
+    budget=$(capped "$ENERGY_S" $((CALIBRATE_S + 70 + TESTS_S + SEARCH_S)))
     step energy "$budget" "$OUT/energy.json" "$PY" cli.py profile --metric energy --backend triton --out "$DB" \
         --n "$PART_N" --seed 0 --energy-window-s "$ENERGY_WINDOW_S" --json --time-limit $(( budget > 30 ? budget - 20 : 10 ))
     step info 30 "$SCRATCH/triton-info.json" "$PY" cli.py info "$DB" --json
@@ -220,6 +222,10 @@ main() {
     # One architecture's latency, peak memory and energy (NVML) as a user sees them.
     "$PY" -c "from gnnlat.published import DARTS_V2; print(DARTS_V2.to_json())" > /tmp/darts_v2.json
     step measure 40 "$OUT/measure.json" "$PY" cli.py measure /tmp/darts_v2.json --backend triton --json
+    # A new device from the shipped CPU predictor: N=50 measured here, fine-tuned (#19's GPU row).
+    step calibrate "$(capped "$CALIBRATE_S" $((TESTS_S + SEARCH_S)))" - "$PY" cli.py calibrate \
+        --predictor onnxruntime-reference --backend triton --n 50 --out "$OUT/calibrated-triton.pt" \
+        --profile "$SCRATCH/calibrate.db" --json
     step gpu-tests "$(capped "$TESTS_S" "$SEARCH_S")" - bash -c \
         "set -o pipefail; '$PY' -m pytest -q -m gpu $TEST_FILES 2>&1 | tee '$OUT/gpu-tests.log'"
     step search-smoke "$(capped "$SEARCH_S" 0)" "$OUT/search.json" \
