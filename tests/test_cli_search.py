@@ -94,8 +94,9 @@ def test_search_json_end_to_end_and_resume(local, tmp_path):
     # unit or config, never timing noise.
     assert res["relative_error"] == pytest.approx((res["predicted_ms"] - res["measured_ms"]) / res["measured_ms"])
     assert 0.1 < res["predicted_ms"] / res["measured_ms"] < 10
-    # ... and at the predictor's speed (the ratio to the anchor timed with it, times the predictor's anchor)
-    assert 0.5 < res["measured_anchored_ms"] / res["measured_ms"] < 2
+    # ... and at the predictor's speed (the ratio to the anchor timed with it, times the predictor's anchor).
+    # That anchor was timed minutes earlier on a shared machine (2.5x apart once), so 10x as above.
+    assert 0.1 < res["measured_anchored_ms"] / res["measured_ms"] < 10
     again = invoke_json("search", "--lam", "0.2", "--predictor", model, "--out", out, "--resume", *SMALL_SEARCH)
     assert again["genotype"] == res["genotype"]
 
