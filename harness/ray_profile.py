@@ -295,7 +295,7 @@ def run_ray_profile(cfg: ProfileConfig, backend: str, threads: int, settings: Ti
     summary of the local profiler, plus the workers (node, cores, device) and their time accounting."""
     stats = stats or ProfileStats()
     with connected(opts.address) as ray:
-        if backend == "auto" and cluster_backend(ray, backend) == "triton" and settings == TimerSettings():
+        if backend == "auto" and cluster_backend(ray, backend) == "triton" and settings == default_settings(backend):
             settings = default_settings("triton")  # the CPU defaults came from a driver without a GPU
         backend = cluster_backend(ray, backend)
         spec = WorkerSpec(backend=backend, threads=threads, settings=settings, schedule=cfg.schedule,

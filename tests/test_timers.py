@@ -9,8 +9,8 @@ from gnnlat.network import Network, NetworkConfig
 from gnnlat.published import DARTS_V2
 from gnnlat.errors import GnnlatError
 from gnnlat.export import onnx_bytes
-from harness.timers import (CpuTimer, HostCuda, OnnxRuntimeTimer, PhaseTimes, TimerError, TimerSettings,
-                            TritonTimer, make_timer, optimized_model, summarize)
+from harness.timers import (CpuTimer, HostCuda, OnnxRuntimeTimer, PhaseTimes, TimerConfigError, TimerError,
+                            TimerSettings, TritonTimer, default_settings, make_timer, optimized_model, summarize)
 
 FAST = TimerSettings(rounds=3, round_ms=15.0, warmup_ms=5.0, max_retries=1)
 SMALL = NetworkConfig(C=8, layers=3, resolution=8)
@@ -174,3 +174,12 @@ def test_a_graph_stand_in_fails_like_a_gpu_once_its_network_is_freed():
     bare = GraphReplay(HostGraph(network()), source=print)  # a replay that let its network go
     with pytest.raises(RuntimeError, match="illegal address"):
         bare()
+
+
+def test_each_backend_times_with_its_own_defaults_unless_told():
+    ort, cpu = default_settings("onnxruntime"), default_settings("cpu")
+    assert ort.warmup_ms < cpu.warmup_ms  # the worker hands over an optimized session
+    assert make_timer("onnxruntime").settings == ort and make_timer("cpu").settings == cpu
+    assert make_timer("onnxruntime", settings=cpu).settings == cpu
+    with pytest.raises(TimerConfigError, match="unknown backend"):
+        default_settings("tpu")
