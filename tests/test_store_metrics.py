@@ -22,7 +22,7 @@ def all_rows(store: ProfileStore) -> list[dict]:
 def old_profile(root, tmp_path):
     """A copy of a shipped profile (schema 1): the shipped file itself is never opened for writing."""
     path = tmp_path / "old.db"
-    shutil.copy(root / "profiles" / "triton-reference.db", path)
+    shutil.copy(root / "profiles" / "onnxruntime-2threads.db", path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "1"
     conn.close()
