@@ -156,6 +156,7 @@ class NetworkBuilder:
         self.workers = workers
         self.to_device = to_device  # where the workers' networks are unpacked (PackedNetwork.unpack)
         self.fell_back = False
+        self.unpack_s = 0.0  # seconds spent unpacking the workers' networks here, in the timing process
         self._pool: ProcessPoolExecutor | None = None
 
     def submit(self, specs: Sequence[Spec]) -> Callable[[], list[Network]]:
@@ -176,9 +177,13 @@ class NetworkBuilder:
 
     def _collect(self, futures: list[Future], specs: list[Spec]) -> list[Network]:
         try:
-            return [f.result().unpack(self.to_device) for f in futures]
+            packed = [f.result() for f in futures]
         except BrokenProcessPool:
             return self._fall_back(specs)()
+        t0 = time.perf_counter()
+        networks = [p.unpack(self.to_device) for p in packed]
+        self.unpack_s += time.perf_counter() - t0
+        return networks
 
     def _fall_back(self, specs: list[Spec]) -> Callable[[], list[Network]]:
         self.fell_back = True

@@ -258,6 +258,7 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
             jobs = [(g.to_json(), c.to_dict(), "primary") for g, c in plan.batch]
             jobs += [(s.genotype_json, s.config, "repeat") for s in repeats]
             stored = time_into_store(store, timer, fp, jobs, stats, anchor, networks)
+            _count_repeats(stats, repeats, stored)
             t0 = time.perf_counter()
             # The store also holds what another process may have added to the same file.
             done = done.extend(stored, store, timer.backend, fp_id)
@@ -269,9 +270,18 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
             plan = ahead.still_due(done.keys, cfg.n) or _Plan.next(stream, done.keys, set(), size, cfg.n, builder)
         summary = store.summary()
     stats.wall_s += time.perf_counter() - t_start
+    stats.unpack_s += builder.unpack_s
     summary.update(**stats.report(), fingerprint_id=fp_id, batch_archs=size, build_workers=workers,
                    build_fell_back=builder.fell_back, time_limit_reached=out_of_time(t_start, cfg.time_limit_s))
     return summary
+
+
+def _count_repeats(stats: ProfileStats, primaries: list[Sample], stored: list[Sample]) -> None:
+    """Pair each stored repeat with the primary it re-times: the run's live noise floor."""
+    by_key = {s.arch_key: s for s in primaries}
+    for s in stored:
+        if s.kind == "repeat" and s.arch_key in by_key:
+            stats.add_repeat(s, by_key[s.arch_key])
 
 
 def _run_streaming(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int], None] | None,

@@ -22,6 +22,7 @@ class ProfileStats:
     wall_s: float = 0.0  # the whole loop, bookkeeping between batches included
     timed_s: float = 0.0  # timed runs of the profiled architectures (the anchor's are not)
     build_s: float = 0.0  # building networks, or waiting for and unpacking prefetched ones
+    unpack_s: float = 0.0  # of build_s: unpacking prefetched networks in the timing process
     prep_s: float = 0.0  # timer.prepare: eval mode, move to the device, ONNX bytes and session
     warmup_s: float = 0.0  # untimed runs: calibration, warm-up, do_bench's own estimate runs
     anchor_s: float = 0.0  # timed runs of the anchor network
@@ -64,8 +65,8 @@ class ProfileStats:
 
     def per_arch_ms(self) -> dict[str, float]:
         """Wall time per timed architecture by phase (ms); ``other`` is what no phase accounts for."""
-        parts = {"build": self.build_s, "prep": self.prep_s, "warmup": self.warmup_s, "timed": self.timed_s,
-                 "anchor": self.anchor_s, "store": self.store_s}
+        parts = {"build": self.build_s - self.unpack_s, "unpack": self.unpack_s, "prep": self.prep_s,
+                 "warmup": self.warmup_s, "timed": self.timed_s, "anchor": self.anchor_s, "store": self.store_s}
         parts["other"] = max(self.wall_s - sum(parts.values()), 0.0)
         parts["total"] = self.wall_s
         return {k: 1e3 * v / self.timed if self.timed else 0.0 for k, v in parts.items()}

@@ -68,7 +68,10 @@ def test_profile_retime_info_measure_train_on_the_triton_path(host_gpu, monkeypa
     assert out["build_workers"] >= 1 and not out["build_fell_back"]  # next batch built by workers
     assert out["archs_per_hour"] > 0 and 0 < out["overhead_frac"] < 1
     per_arch = out["time_per_arch_ms"]
-    assert set(per_arch) == {"build", "prep", "warmup", "timed", "anchor", "store", "other", "total"}
+    assert set(per_arch) == {"build", "unpack", "prep", "warmup", "timed", "anchor", "store", "other", "total"}
+    assert per_arch["unpack"] > 0  # the later batches came from the workers
+    # every repeat of this fresh profile is paired with its primary: the run's live noise floor
+    assert out["live_noise_floor_raw"]["n"] == out["live_noise_floor_anchored"]["n"] == out["repeats"]
     assert per_arch["timed"] > 0 and per_arch["anchor"] > 0 and per_arch["warmup"] > 0
     assert sum(v for k, v in per_arch.items() if k != "total") == pytest.approx(per_arch["total"], rel=1e-6)
 
