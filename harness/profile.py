@@ -246,19 +246,20 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
         stream = architecture_stream(cfg)
         if progress:
             progress(len(done.keys), cfg.n)
-        plan = _Plan.next(stream, done.keys, set(), size, cfg.n, builder)
+        t0 = time.perf_counter()
+        repeats = _pick_repeats(store, timer.backend, fp_id, done.samples, cfg, rng)
+        stats.store_s += time.perf_counter() - t0
+        plan = _Plan.next(stream, done.keys, set(), size, cfg.n, builder, repeats)
         anchor = Anchor.prepare(timer, anchor_job(cfg.config) if cfg.anchor and plan.batch else None, stats)
         while plan.batch:
             t0 = time.perf_counter()
-            repeats = _pick_repeats(store, timer.backend, fp_id, done.samples, cfg, rng)
+            # The next batch's repeats are picked now, with it, so the builders make their networks
+            # ahead too: picked at timing time, one cost a build the timing process waited for.
+            repeats = _pick_repeats(store, timer.backend, fp_id, done.samples, cfg, rng, planned=len(plan.repeats))
             stats.store_s += time.perf_counter() - t0
-            # The repeat's network is submitted before the next batch's, so it is built first.
-            networks = plan.networks(builder, [(s.genotype_json, s.config) for s in repeats])
-            ahead = _Plan.next(stream, done.keys, plan.keys(), size, cfg.n, builder)
-            jobs = [(g.to_json(), c.to_dict(), "primary") for g, c in plan.batch]
-            jobs += [(s.genotype_json, s.config, "repeat") for s in repeats]
-            stored = time_into_store(store, timer, fp, jobs, stats, anchor, networks)
-            _count_repeats(stats, repeats, stored)
+            ahead = _Plan.next(stream, done.keys, plan.keys(), size, cfg.n, builder, repeats)
+            stored = time_into_store(store, timer, fp, plan.jobs(), stats, anchor, plan.pending)
+            _count_repeats(stats, plan.repeats, stored)
             t0 = time.perf_counter()
             # The store also holds what another process may have added to the same file.
             done = done.extend(stored, store, timer.backend, fp_id)
@@ -267,7 +268,7 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
                 progress(len(done.keys), cfg.n)
             if out_of_time(t_start, cfg.time_limit_s):
                 break
-            plan = ahead.still_due(done.keys, cfg.n) or _Plan.next(stream, done.keys, set(), size, cfg.n, builder)
+            plan = ahead.still_due(done.keys, cfg.n) or _Plan.next(stream, done.keys, set(), size, cfg.n, builder, [])
         summary = store.summary()
     stats.wall_s += time.perf_counter() - t_start
     stats.unpack_s += builder.unpack_s
@@ -381,17 +382,24 @@ def out_of_time(t_start: float, limit_s: float | None) -> bool:
 
 @dataclass
 class _Plan:
-    """A batch of new architectures chosen ahead of its timing, and its networks in the making."""
+    """A batch of new architectures and repeats chosen ahead of its timing, and its networks in
+    the making."""
 
     batch: list[tuple[Genotype, NetworkConfig]]
-    pending: Callable[[], list[Network]] | None  # the batch's networks
+    repeats: list[Sample]  # stored samples to time again with the batch
+    pending: Callable[[], list[Network]] | None  # the batch's networks, then the repeats'
 
     @classmethod
     def next(cls, stream: Iterator[tuple[Genotype, NetworkConfig]], done: set[str], planned: set[str], size: int,
-             n: int, builder: NetworkBuilder) -> "_Plan":
+             n: int, builder: NetworkBuilder, repeats: list[Sample]) -> "_Plan":
         batch = _next_batch(stream, lambda key: key in done or key in planned, size, n - len(done) - len(planned))
-        specs = [(g.to_json(), c.to_dict()) for g, c in batch]
-        return cls(batch, builder.submit(specs) if batch else None)
+        repeats = repeats if batch else []
+        specs = [(g.to_json(), c.to_dict()) for g, c in batch] + [(s.genotype_json, s.config) for s in repeats]
+        return cls(batch, repeats, builder.submit(specs) if batch else None)
+
+    def jobs(self) -> list[tuple[str, dict, str]]:
+        return ([(g.to_json(), c.to_dict(), "primary") for g, c in self.batch]
+                + [(s.genotype_json, s.config, "repeat") for s in self.repeats])
 
     def keys(self) -> set[str]:
         return {arch_key(g.to_json(), c.to_dict()) for g, c in self.batch}
@@ -404,19 +412,13 @@ class _Plan:
             return None
         if len(keep) == len(self.batch):
             return self
-        pending = self.pending
+        pending, size = self.pending, len(self.batch)
 
         def kept() -> list[Network]:
             nets = pending()
-            return [nets[i] for i in keep]
+            return [nets[i] for i in keep] + nets[size:]
 
-        return _Plan([self.batch[i] for i in keep], kept)
-
-    def networks(self, builder: NetworkBuilder, extra: list[Spec]) -> Callable[[], list[Network]]:
-        """The batch's networks, then those of ``extra`` jobs (repeats)."""
-        pending = self.pending
-        more = builder.submit(extra) if extra else (lambda: [])
-        return lambda: pending() + more()
+        return _Plan([self.batch[i] for i in keep], self.repeats, kept)
 
 
 def _next_batch(stream: Iterator[tuple[Genotype, NetworkConfig]], taken: Callable[[str], bool], size: int,
@@ -431,12 +433,13 @@ def _next_batch(stream: Iterator[tuple[Genotype, NetworkConfig]], taken: Callabl
 
 
 def _pick_repeats(store: ProfileStore, backend: str, fp_id: str, primaries: list[Sample], cfg: ProfileConfig,
-                  rng: random.Random) -> list[Sample]:
-    """At most one repeat per batch, once the repeats fall behind ``repeat_frac`` of the primaries,
-    chosen among samples at least ``repeat_delay`` primaries old (not right away). ``primaries``
-    is this device's in insertion order (kept by the caller, so no batch reads them all)."""
+                  rng: random.Random, planned: int = 0) -> list[Sample]:
+    """At most one repeat per batch, once the repeats (stored, and ``planned`` not yet stored) fall
+    behind ``repeat_frac`` of the primaries, chosen among samples at least ``repeat_delay``
+    primaries old (not right away). ``primaries`` is this device's in insertion order (kept by the
+    caller, so no batch reads them all)."""
     if cfg.repeat_frac <= 0 or len(primaries) <= cfg.repeat_delay:
         return []
-    if store.count(backend, fp_id, kind="repeat") >= cfg.repeat_frac * len(primaries):
+    if store.count(backend, fp_id, kind="repeat") + planned >= cfg.repeat_frac * len(primaries):
         return []
     return [rng.choice(primaries[: len(primaries) - cfg.repeat_delay])]

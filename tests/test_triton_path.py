@@ -14,6 +14,7 @@ import harness.profile
 import harness.timers
 from gnnlat.network import NetworkConfig
 from gnnlat.published import DARTS_V2
+from harness.prepare import NetworkBuilder
 from harness.profile import ProfileConfig, run_profile
 from harness.profile_stats import ProfileStats
 from harness.store import ProfileStore
@@ -59,9 +60,9 @@ def _samples(path):
 def test_profile_retime_info_measure_train_on_the_triton_path(host_gpu, monkeypatch, tmp_path, genotype_file):
     db = tmp_path / "triton.db"
     # The CLI has no --repeat-delay; 50 primaries before the first repeat would take minutes on
-    # the host, so the profile command gets a ProfileConfig that repeats after 2, in batches of 2.
+    # the host, so the profile command gets a ProfileConfig that repeats after 1, in batches of 2.
     monkeypatch.setattr(harness.profile, "ProfileConfig",
-                        functools.partial(ProfileConfig, repeat_delay=2, batch_archs=2))
+                        functools.partial(ProfileConfig, repeat_delay=1, batch_archs=2))
     out = invoke_json("profile", "--n", "6", "--out", db, "--backend", "triton", "--repeat-frac", "0.5",
                       "--seed", "3", *TINY, *FAST)
     assert out["samples"] == 6 and out["repeats"] >= 1
@@ -105,6 +106,21 @@ def test_profile_retime_info_measure_train_on_the_triton_path(host_gpu, monkeypa
     model = tmp_path / "model.pt"
     trained = invoke_json("train-predictor", "--profile", db, "--out", model, "--epochs", "2")
     assert trained["n_train"] >= 1 and trained["records"] == 6 and model.exists()
+
+
+def test_repeats_are_built_ahead_with_their_batch(host_gpu, monkeypatch, tmp_path):
+    calls = []
+    real = NetworkBuilder.submit
+    monkeypatch.setattr(NetworkBuilder, "submit", lambda self, specs: calls.append(list(specs)) or real(self, specs))
+    cfg = ProfileConfig(n=8, out=str(tmp_path / "p.db"), config=SMALL, repeat_frac=0.5, repeat_delay=1,
+                        batch_archs=2, build_workers=0)
+    summary = run_profile(cfg, TritonTimer(settings=QUICK))
+    repeats = [s for s in _samples(tmp_path / "p.db") if s.kind == "repeat"]
+    assert repeats and summary["live_noise_floor"]["n"] == len(repeats)
+    # A repeat's network is asked for with its batch's primaries, one batch ahead: never alone,
+    # right before its timing, when the timing process would wait for it to be built.
+    assert len(calls) == 4 and all(len(specs) > 1 for specs in calls)
+    assert sum(len(specs) for specs in calls) == 8 + len(repeats)
 
 
 def test_auto_resolves_to_triton_and_its_settings_when_the_seam_has_cuda(host_gpu, genotype_file):
