@@ -9,13 +9,14 @@
 #
 # Budgets (seconds; arguments win over the environment): FIXED_S (200) and VARY_S (150) for the two
 # profiling runs, ENERGY_S (120) for the energy run, TESTS_S (110) for the GPU tests, SEARCH_S (45)
-# for the search smoke test, and TOTAL_S (520) for the whole script: a step that would overrun it
-# gets a shorter budget. A profiling run stops at its budget less 20 s (--time-limit) and reports
+# for the search smoke test, CALIBRATE_S (75) for `calibrate --n 50` from the shipped ONNX Runtime
+# predictor, and TOTAL_S (520) for the whole script: a step that would overrun it, with the time of
+# the later steps that are not skipped kept back, gets a shorter budget. A profiling run stops at its budget less 20 s (--time-limit) and reports
 # its rate and time per architecture; SIGINT at the budget is only a backstop. PART_N (1000) is how
 # many architectures each part should hold for this device; ENERGY_WINDOW_S (0.25) is the energy
 # run's window per architecture. TEST_FILES picks the GPU test files (all three); SKIP names steps
 # to leave out ("measure search-smoke"). PYTHON (python3) picks the interpreter; SKIP_INSTALL=1
-# skips the editable install (dry runs).
+# skips the editable install (dry runs). PROFILE_ARGS goes to both profiling runs ("--workers 12").
 # Files written to $OUT (8 at most): session.log, gpu-tests.log, profile-fixed.json,
 # profile-vary.json, energy.json, triton-reference.db, measure.json, search.json (info is printed,
 # and can be had again from the profile).
@@ -68,6 +69,21 @@ step() {
     echo "-- $name: exit $rc after ${took}s"
     ROWS+=("$name|$rc|$took")
     return $rc
+}
+
+# reserve STEP...: the seconds the named later steps need, skipped ones left out (a skipped step
+# reserving its time once left a profiling run 18 s).
+reserve() {
+    local total=0 name s
+    for name in "$@"; do
+        [[ "$SKIP" == *" $name "* ]] && continue
+        case $name in
+            profile-vary) s=$VARY_S ;; energy) s=$ENERGY_S ;; info) s=30 ;; measure) s=40 ;;
+            calibrate) s=$CALIBRATE_S ;; gpu-tests) s=$TESTS_S ;; search-smoke) s=$SEARCH_S ;; *) s=0 ;;
+        esac
+        total=$((total + s))
+    done
+    echo "$total"
 }
 
 # capped WANT RESERVE: WANT seconds, or less so that RESERVE seconds of TOTAL_S stay for later
@@ -208,13 +224,13 @@ main() {
     fi
     environment
     # What the later steps need is reserved: the vary run, info, the GPU tests and the search test.
-    profile_run profile-fixed "$(capped "$FIXED_S" $((VARY_S + ENERGY_S + CALIBRATE_S + 70 + TESTS_S + SEARCH_S)))" \
+    profile_run profile-fixed "$(capped "$FIXED_S" "$(reserve profile-vary energy info measure calibrate gpu-tests search-smoke)")" \
         "$OUT/profile-fixed.json" fixed --seed 0
-    profile_run profile-vary "$(capped "$VARY_S" $((ENERGY_S + CALIBRATE_S + 70 + TESTS_S + SEARCH_S)))" \
+    profile_run profile-vary "$(capped "$VARY_S" "$(reserve energy info measure calibrate gpu-tests search-smoke)")" \
         "$OUT/profile-vary.json" vary --seed 1 --vary-config
     # Energy of the fixed part's architectures, in the profile's order (seed 0): it fills their samples in.
     local budget
-    budget=$(capped "$ENERGY_S" $((CALIBRATE_S + 70 + TESTS_S + SEARCH_S)))
+    budget=$(capped "$ENERGY_S" "$(reserve info measure calibrate gpu-tests search-smoke)")
     step energy "$budget" "$OUT/energy.json" "$PY" cli.py profile --metric energy --backend triton --out "$DB" \
         --n "$PART_N" --seed 0 --energy-window-s "$ENERGY_WINDOW_S" --json --time-limit $(( budget > 30 ? budget - 20 : 10 ))
     step info 30 "$SCRATCH/triton-info.json" "$PY" cli.py info "$DB" --json
@@ -223,10 +239,10 @@ main() {
     "$PY" -c "from gnnlat.published import DARTS_V2; print(DARTS_V2.to_json())" > /tmp/darts_v2.json
     step measure 40 "$OUT/measure.json" "$PY" cli.py measure /tmp/darts_v2.json --backend triton --json
     # A new device from the shipped CPU predictor: N=50 measured here, fine-tuned (#19's GPU row).
-    step calibrate "$(capped "$CALIBRATE_S" $((TESTS_S + SEARCH_S)))" - "$PY" cli.py calibrate \
-        --predictor onnxruntime-reference --backend triton --n 50 --out "$OUT/calibrated-triton.pt" \
+    step calibrate "$(capped "$CALIBRATE_S" "$(reserve gpu-tests search-smoke)")" - "$PY" cli.py calibrate \
+        --predictor onnxruntime-reference --backend triton --n 50 --out "$SCRATCH/calibrated-triton.pt" \
         --profile "$SCRATCH/calibrate.db" --json
-    step gpu-tests "$(capped "$TESTS_S" "$SEARCH_S")" - bash -c \
+    step gpu-tests "$(capped "$TESTS_S" "$(reserve search-smoke)")" - bash -c \
         "set -o pipefail; '$PY' -m pytest -q -m gpu $TEST_FILES 2>&1 | tee '$OUT/gpu-tests.log'"
     step search-smoke "$(capped "$SEARCH_S" 0)" "$OUT/search.json" \
         "$PY" cli.py search --device cuda --epochs 1 --json --out /tmp/s || echo "-- search smoke test failed (non-fatal)"
