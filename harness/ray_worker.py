@@ -41,7 +41,7 @@ class WorkerSpec:
 
     backend: str
     threads: int = 1
-    settings: TimerSettings = field(default_factory=TimerSettings)
+    settings: TimerSettings | None = None  # None: the backend's own defaults (make_timer)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     anchor: Spec | None = None
     slot: int = 0
