@@ -246,18 +246,20 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
         stream = architecture_stream(cfg)
         if progress:
             progress(len(done.keys), cfg.n)
-        t0 = time.perf_counter()
-        repeats = _pick_repeats(store, timer.backend, fp_id, done.samples, cfg, rng)
-        stats.store_s += time.perf_counter() - t0
-        plan = _Plan.next(stream, done.keys, set(), size, cfg.n, builder, repeats)
+
+        def repeats(primaries: list[Sample], planned: int) -> list[Sample]:
+            t0 = time.perf_counter()
+            chosen = _pick_repeats(store, timer.backend, fp_id, primaries, cfg, rng, planned)
+            stats.store_s += time.perf_counter() - t0
+            return chosen
+
+        plan = _Plan.next(stream, done.keys, set(), size, cfg.n, builder, repeats(done.samples, 0))
         anchor = Anchor.prepare(timer, anchor_job(cfg.config) if cfg.anchor and plan.batch else None, stats)
         while plan.batch:
-            t0 = time.perf_counter()
             # The next batch's repeats are picked now, with it, so the builders make their networks
             # ahead too: picked at timing time, one cost a build the timing process waited for.
-            repeats = _pick_repeats(store, timer.backend, fp_id, done.samples, cfg, rng, planned=len(plan.repeats))
-            stats.store_s += time.perf_counter() - t0
-            ahead = _Plan.next(stream, done.keys, plan.keys(), size, cfg.n, builder, repeats)
+            ahead = _Plan.next(stream, done.keys, plan.keys(), size, cfg.n, builder,
+                               repeats(done.samples, len(plan.repeats)))
             stored = time_into_store(store, timer, fp, plan.jobs(), stats, anchor, plan.pending)
             _count_repeats(stats, plan.repeats, stored)
             t0 = time.perf_counter()
