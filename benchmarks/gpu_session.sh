@@ -10,9 +10,10 @@
 # Budgets (seconds; arguments win over the environment): FIXED_S (200) and VARY_S (150) for the two
 # profiling runs, ENERGY_S (120) for the energy run, TESTS_S (110) for the GPU tests, SEARCH_S (45)
 # for the search smoke test, CALIBRATE_S (75) for `calibrate --n 50` from the shipped ONNX Runtime
-# predictor, and TOTAL_S (520) for the whole script: a step that would overrun it, with the time of
-# the later steps that are not skipped kept back, gets a shorter budget. A profiling run stops at its budget less 20 s (--time-limit) and reports
-# its rate and time per architecture; SIGINT at the budget is only a backstop. PART_N (1000) is how
+# predictor, INFO_S (30) and MEASURE_S (40), and TOTAL_S (520) for the whole script: a step that
+# would overrun it, with the time of the later steps that are not skipped kept back, gets a shorter
+# budget. A profiling run stops at its budget less 20 s (--time-limit) and reports its rate and
+# time per architecture; SIGINT at the budget is only a backstop. PART_N (1000) is how
 # many architectures each part should hold for this device; ENERGY_WINDOW_S (0.25) is the energy
 # run's window per architecture. TEST_FILES picks the GPU test files (all three); SKIP names steps
 # to leave out ("measure search-smoke"). PYTHON (python3) picks the interpreter; SKIP_INSTALL=1
@@ -30,6 +31,8 @@ TESTS_S=${TESTS_S:-110}
 SEARCH_S=${SEARCH_S:-45}
 ENERGY_S=${ENERGY_S:-120}
 CALIBRATE_S=${CALIBRATE_S:-75}
+INFO_S=${INFO_S:-30}
+MEASURE_S=${MEASURE_S:-40}
 PROFILE_ARGS=${PROFILE_ARGS:-}
 ENERGY_WINDOW_S=${ENERGY_WINDOW_S:-0.25}
 TOTAL_S=${TOTAL_S:-520}
@@ -78,7 +81,7 @@ reserve() {
     for name in "$@"; do
         [[ "$SKIP" == *" $name "* ]] && continue
         case $name in
-            profile-vary) s=$VARY_S ;; energy) s=$ENERGY_S ;; info) s=30 ;; measure) s=40 ;;
+            profile-vary) s=$VARY_S ;; energy) s=$ENERGY_S ;; info) s=$INFO_S ;; measure) s=$MEASURE_S ;;
             calibrate) s=$CALIBRATE_S ;; gpu-tests) s=$TESTS_S ;; search-smoke) s=$SEARCH_S ;; *) s=0 ;;
         esac
         total=$((total + s))
@@ -223,21 +226,22 @@ main() {
         step install 60 - "$PY" -m pip install -q --no-deps --no-build-isolation -e .
     fi
     environment
-    # What the later steps need is reserved: the vary run, info, the GPU tests and the search test.
-    profile_run profile-fixed "$(capped "$FIXED_S" "$(reserve profile-vary energy info measure calibrate gpu-tests search-smoke)")" \
+    # Each step's budget keeps back what the later steps that are not skipped need.
+    local after_vary="energy info measure calibrate gpu-tests search-smoke"
+    profile_run profile-fixed "$(capped "$FIXED_S" "$(reserve profile-vary $after_vary)")" \
         "$OUT/profile-fixed.json" fixed --seed 0
-    profile_run profile-vary "$(capped "$VARY_S" "$(reserve energy info measure calibrate gpu-tests search-smoke)")" \
+    profile_run profile-vary "$(capped "$VARY_S" "$(reserve $after_vary)")" \
         "$OUT/profile-vary.json" vary --seed 1 --vary-config
     # Energy of the fixed part's architectures, in the profile's order (seed 0): it fills their samples in.
     local budget
     budget=$(capped "$ENERGY_S" "$(reserve info measure calibrate gpu-tests search-smoke)")
     step energy "$budget" "$OUT/energy.json" "$PY" cli.py profile --metric energy --backend triton --out "$DB" \
         --n "$PART_N" --seed 0 --energy-window-s "$ENERGY_WINDOW_S" --json --time-limit $(( budget > 30 ? budget - 20 : 10 ))
-    step info 30 "$SCRATCH/triton-info.json" "$PY" cli.py info "$DB" --json
+    step info "$INFO_S" "$SCRATCH/triton-info.json" "$PY" cli.py info "$DB" --json
     checkpoint
     # One architecture's latency, peak memory and energy (NVML) as a user sees them.
     "$PY" -c "from gnnlat.published import DARTS_V2; print(DARTS_V2.to_json())" > /tmp/darts_v2.json
-    step measure 40 "$OUT/measure.json" "$PY" cli.py measure /tmp/darts_v2.json --backend triton --json
+    step measure "$MEASURE_S" "$OUT/measure.json" "$PY" cli.py measure /tmp/darts_v2.json --backend triton --json
     # A new device from the shipped CPU predictor: N=50 measured here, fine-tuned (#19's GPU row).
     step calibrate "$(capped "$CALIBRATE_S" "$(reserve gpu-tests search-smoke)")" - "$PY" cli.py calibrate \
         --predictor onnxruntime-reference --backend triton --n 50 --out "$SCRATCH/calibrated-triton.pt" \
