@@ -586,7 +586,8 @@ def predict(predictor_path, genotype, as_json, **kwargs) -> None:
 @handle_errors
 def calibrate(predictor_path, n, out, profile_path, seed, as_json, **kwargs) -> None:
     """Adapt a predictor to this machine: measure N architectures (30% at the config below, spread
-    over the predictor's latency range; the rest covering varied configs) and fine-tune on them."""
+    over the predictor's latency range; the rest covering varied configs), fine-tune on them and
+    blend in a roofline fitted on them (the weight chosen by cross-validation)."""
     from gnnlat.checkpoint import load_predictor, save_predictor
     from workflows.calibration import CalibrateConfig, run_calibration
 
@@ -601,7 +602,16 @@ def calibrate(predictor_path, n, out, profile_path, seed, as_json, **kwargs) -> 
          f"calibrated {predictor_path} ({base.backend}) to this machine ({report['backend']}) on {report['n']} "
          f"architectures in {report['seconds']:.0f} s (profiling {report['profile_seconds']:.0f} s) -> {out}\n"
          f"measurements: {cfg.profile}; noise floor {noise_text(nf)}\n"
+         f"{_blend_text(report['blend'])}\n"
          + _metric_line("fit", report["train"]["gnn"]))
+
+
+def _blend_text(blend: dict) -> str:
+    if "cv_mape" not in blend:
+        return "roofline blend: none (too few samples to cross-validate)"
+    cv = blend["cv_mape"]
+    return (f"roofline blend: weight {blend['beta']:.2f} (cross-validated MAPE: fine-tuned GNN {cv['gnn']:.1%}, "
+            f"roofline {cv['roofline']:.1%}, blend {cv['blend']:.1%})")
 
 
 @main.command()

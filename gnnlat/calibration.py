@@ -19,6 +19,15 @@ The base already knows how cost grows with channels, resolution and batch; the f
 it to the new device's per-op costs. A log-affine rescaling of the base keeps its ranking, which
 is wrong across backends (eager PyTorch is overhead-bound, ONNX Runtime compute-bound); tuning the
 output head alone ranks worse than tuning everything (figures in docs/results.md).
+
+The fine-tuned GNN is then blended in log space with a roofline fitted on the same samples (four
+non-negative costs: per kernel, per MAC, per element, fixed; :mod:`gnnlat.roofline`):
+:math:`\\log \\hat t = (1 - \\beta) \\log \\hat t_\\text{GNN} + \\beta \\log \\hat t_\\text{roof}`.
+:math:`\\beta \\in [0, 1]` minimises the squared log error of the two models' out-of-fold
+predictions (``folds``-fold cross-validation on the N; each fold fine-tunes and fits afresh). Where
+the device's latency is kernel count and work (a GPU's CUDA graphs), β goes to 1 and ten samples
+rank as well as a thousand; where it is not (eager PyTorch on a CPU), β stays near 0 and the blend
+costs nothing (figures in docs/results.md).
 """
 from __future__ import annotations
 
@@ -36,25 +45,31 @@ from gnnlat.genotype import Genotype
 from gnnlat.network import NetworkConfig
 from gnnlat.predictor import LatencyPredictor, PredictorError
 from gnnlat.record import Record
+from gnnlat.roofline import TERMS, fit_costs, network_work, roofline_ms
 from gnnlat.split import training_set_meta
 
 MIN_SAMPLES = 2
 FIXED_SHARE = 0.3  # of the calibration samples, for choose_cover (docs/results.md)
 MIN_FIXED = 10  # ... but up to half of them, at least this many
 MIN_COVER = 10  # varied samples from which covering the configs beats spreading them
+MIN_BLEND = 5  # samples from which cross-validation chooses the roofline blend (below: fine-tune only)
 
 
 @dataclass(frozen=True)
 class CalibrationConfig:
-    """Fine-tuning schedule: ``steps`` full-batch Adam steps at learning rate ``lr``."""
+    """Fine-tuning schedule: ``steps`` full-batch Adam steps at learning rate ``lr``; ``folds``:
+    cross-validation folds that choose the roofline blend (0: fine-tune only)."""
 
     steps: int = 300
     lr: float = 3e-3
     seed: int = 0
+    folds: int = 5
 
     def __post_init__(self) -> None:
         if self.steps < 0 or not (math.isfinite(self.lr) and self.lr > 0):
             raise PredictorError("calibration needs steps >= 0 and a positive learning rate")
+        if self.folds < 0 or self.folds == 1:
+            raise PredictorError(f"calibration needs 0 or at least 2 folds, got {self.folds}")
 
 
 def choose_spread(predictor: LatencyPredictor, fixed: Sequence[tuple[Genotype, NetworkConfig]],
@@ -120,25 +135,62 @@ CHOICES = {"spread": choose_spread, "cover": choose_cover}
 
 def calibrate_predictor(base: LatencyPredictor, records: Sequence[Record],
                         cfg: CalibrationConfig = CalibrationConfig()) -> LatencyPredictor:
-    """A new predictor for the records' device: ``base`` fine-tuned on ``records`` (module
-    docstring). Its metadata names the target device (so device checks match it), the base it came
-    from, and an op-count baseline fitted on the same samples."""
+    """A new predictor for the records' device: ``base`` fine-tuned on ``records`` and blended with
+    a roofline fitted on them (module docstring). Its metadata names the target device (so device
+    checks match it), the base it came from, the blend and an op-count baseline fitted on the
+    same samples."""
     check_records(records)
     if len(records) < MIN_SAMPLES:
         raise PredictorError(f"calibration needs at least {MIN_SAMPLES} samples, got {len(records)}")
     if records[0].metric != base.metric:
         raise PredictorError(f"a {base.metric} predictor cannot be calibrated on {records[0].metric} samples")
-    predictor = copy.deepcopy(base).cpu()
-    data = collate_graphs([encode_genotypes([r.genotype], [r.config], predictor.merge_cells) for r in records])
+    graphs = [encode_genotypes([r.genotype], [r.config], base.merge_cells) for r in records]
     target = torch.tensor([math.log(r.latency_ms) for r in records])
+    predictor = _fine_tuned(base, collate_graphs(graphs), target, cfg)
+    blend = {"beta": 0.0}
+    if cfg.folds and len(records) >= MIN_BLEND:
+        blend = _cross_validated_blend(base, graphs, target, cfg)
+        with torch.no_grad():
+            work = network_work(collate_graphs(graphs)).numpy()
+            predictor.roofline.set(fit_costs(work, target.exp().numpy()), blend["beta"])
+    predictor.meta = _calibrated_meta(base, records, predictor, cfg, blend)
+    return predictor
+
+
+def _fine_tuned(base: LatencyPredictor, data, target: torch.Tensor, cfg: CalibrationConfig) -> LatencyPredictor:
+    """A copy of ``base`` without its roofline blend (a calibrated base's is for another device),
+    its offset moved to the samples' mean and every weight fine-tuned."""
+    predictor = copy.deepcopy(base).cpu()
     with torch.no_grad():
+        predictor.roofline.set([0.0] * len(TERMS), 0.0)
         predictor.log_offset += (target - predictor.log_latency(data)).mean()
     with torch.random.fork_rng(devices=[]), one_thread():
         torch.manual_seed(cfg.seed)
         _fine_tune(predictor, data, target, cfg)
     predictor.eval()
-    predictor.meta = _calibrated_meta(base, records, predictor, cfg)
     return predictor
+
+
+def _cross_validated_blend(base: LatencyPredictor, graphs: Sequence, target: torch.Tensor,
+                           cfg: CalibrationConfig) -> dict:
+    """β from out-of-fold predictions: each fold's GNN is fine-tuned and its roofline fitted on the
+    other folds. Closed form: β minimises :math:`\\sum_j (\\log t_j - (1-β) g_j - β r_j)^2`."""
+    n = len(target)
+    fold = np.random.default_rng(cfg.seed).permutation(np.arange(n) % min(cfg.folds, n))
+    work = network_work(collate_graphs(graphs)).numpy()
+    gnn, roof = np.zeros(n), np.zeros(n)
+    for k in np.unique(fold):
+        train, test = np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+        tuned = _fine_tuned(base, collate_graphs([graphs[i] for i in train]), target[train], cfg)
+        with torch.no_grad():
+            gnn[test] = tuned.log_latency(collate_graphs([graphs[i] for i in test])).numpy()
+        costs = fit_costs(work[train], target[train].exp().numpy())
+        roof[test] = np.log(np.maximum(roofline_ms(work[test], costs), 1e-12))
+    y, diff = target.numpy(), roof - gnn
+    beta = float(np.clip(np.dot(y - gnn, diff) / max(float(np.dot(diff, diff)), 1e-12), 0.0, 1.0))
+    cv_mape = {name: float(np.mean(np.abs(np.exp(pred - y) - 1)))
+               for name, pred in (("gnn", gnn), ("roofline", roof), ("blend", gnn + beta * diff))}
+    return {"beta": beta, "folds": int(fold.max()) + 1, "cv_mape": cv_mape}
 
 
 def _fine_tune(predictor: LatencyPredictor, data, target: torch.Tensor, cfg: CalibrationConfig) -> None:
@@ -152,7 +204,7 @@ def _fine_tune(predictor: LatencyPredictor, data, target: torch.Tensor, cfg: Cal
 
 
 def _calibrated_meta(base: LatencyPredictor, records: Sequence[Record], predictor: LatencyPredictor,
-                     cfg: CalibrationConfig) -> dict:
+                     cfg: CalibrationConfig, blend: dict) -> dict:
     baseline = fit_baseline(records)
     metrics = {"split": "architecture", "n_train": len(records), "n_val": 0,
                "train": score_both(predictor, baseline, records)}
@@ -166,6 +218,7 @@ def _calibrated_meta(base: LatencyPredictor, records: Sequence[Record], predicto
         "baseline": baseline.to_dict(),
         "calibration": {"base_backend": base.backend, "base_fingerprints": sorted(base.fingerprints),
                         "base_devices": sorted({str(fp.get("device", "?")) for fp in base.fingerprints.values()}),
-                        "n": len(records), "method": "fine-tune", "config": asdict(cfg)},
+                        "n": len(records), "method": "fine-tune + roofline blend", "blend": blend,
+                        "config": asdict(cfg)},
         **training_set_meta(records, "architecture"),
     }

@@ -21,8 +21,9 @@ FORMAT_NAME = "gnnlat-predictor"
 # 2: training set named by gnnlat.identity.arch_key, and the split it was trained with.
 # 3: the metric it predicts (meta "metric": latency, memory, energy); format 2 files predict latency.
 # A format-2 reader refuses format 3, so an older gnnlat never reads a memory predictor as latency.
-FORMAT_VERSION = 3
-READABLE_FORMATS = (2, 3)
+# 4: a roofline term and its blend weight (gnnlat.roofline); older files blend none in.
+FORMAT_VERSION = 4
+READABLE_FORMATS = (2, 3, 4)
 
 
 def save_predictor(predictor: LatencyPredictor, path: str | Path) -> None:
@@ -54,7 +55,10 @@ def load_predictor(path: str | Path) -> LatencyPredictor:
         if version < 3:
             meta.setdefault("metric", "latency")
         predictor = LatencyPredictor(int(model["hidden"]), int(model["layers"]), bool(model["merge_cells"]), meta)
-        predictor.load_state_dict(ckpt["state_dict"])
+        state = dict(ckpt["state_dict"])
+        if version < 4:
+            state.update({k: v for k, v in predictor.state_dict().items() if k.startswith("roofline.")})
+        predictor.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise PredictorError(f"{path} is a corrupt predictor file ({type(exc).__name__}: {exc})") from None
     predictor.eval()

@@ -13,6 +13,8 @@ Model (graphs from :mod:`gnnlat.encoding`; :math:`w` = edge weights, :math:`s_i`
 
 with :math:`\\mu, \\sigma` the training set's feature statistics and :math:`b` its mean
 log-latency minus its mean :math:`\\log \\sum_i s_i` (both stored in checkpoints).
+A calibrated predictor may blend this with a four-cost roofline term in log space
+(:mod:`gnnlat.roofline`, weight :math:`\\beta`; 0 for every trained predictor).
 
 Every node predicts its own (log) cost and the readout *adds the costs in ms*, as latency adds up
 over the kernels a network runs; messages let a node's cost depend on its neighbours. Op nodes
@@ -47,6 +49,7 @@ from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype
 from gnnlat.network import NetworkConfig
 from gnnlat.record import UNITS
+from gnnlat.roofline import Roofline
 
 
 class PredictorError(GnnlatError, ValueError):
@@ -97,6 +100,8 @@ class LatencyPredictor(nn.Module):
         # Node features are standardised with training-set statistics (centred inputs train faster).
         self.register_buffer("feature_mean", torch.zeros(NUM_FEATURES))
         self.register_buffer("feature_std", torch.ones(NUM_FEATURES))
+        # A calibrated predictor may blend in a roofline term (gnnlat.roofline); others have β = 0.
+        self.roofline = Roofline()
         self.meta: dict = dict(meta or {})
         self._templates: dict[tuple, GraphTemplate] = {}
 
@@ -105,7 +110,7 @@ class LatencyPredictor(nn.Module):
     def log_latency(self, data: Data) -> Tensor:
         """Predicted log-latency (log ms) of each graph in ``data``."""
         x = (data.x - self.feature_mean) / self.feature_std
-        return self.gnn(x, data) + self.log_offset
+        return self.roofline.mix(self.gnn(x, data) + self.log_offset, data)
 
     def predict(self, genotypes: Sequence[Genotype],
                 configs: Sequence[NetworkConfig] | NetworkConfig, chunk: int = 2048) -> np.ndarray:

@@ -5,9 +5,12 @@ configs (whole configs) form the pool calibration may draw from; the other halve
 For each N, :func:`gnnlat.calibration.choose_spread` picks N of the pool (as ``calibrate`` would
 choose what to measure), and four predictors are scored on both held-out sets:
 
-* ``calibrated``: the base fine-tuned on the N (:func:`gnnlat.calibration.calibrate_predictor`),
+* ``calibrated``: the base fine-tuned on the N and blended with a roofline
+  (:func:`gnnlat.calibration.calibrate_predictor`),
+* ``fine_tune``: the same without the blend (``folds=0``),
 * ``scratch``: a GNN trained from scratch on the same N,
 * ``op_count``: the op-count baseline fitted on the same N,
+* ``roofline``: the four-cost roofline (:mod:`gnnlat.roofline`) fitted on the same N,
 * ``base``: the base predictor unadapted.
 """
 from __future__ import annotations
@@ -23,9 +26,11 @@ from gnnlat.count_baseline import Baseline
 from gnnlat.fit import PredictorConfig, fit_baseline, fit_predictor
 from gnnlat.metrics import regression_metrics
 from gnnlat.predictor import LatencyPredictor
+from gnnlat.encoding import encode_genotypes
 from gnnlat.record import Record, split_fixed_vary
+from gnnlat.roofline import fit_costs, network_work, roofline_ms
 
-METHODS = ("calibrated", "scratch", "op_count", "base")
+METHODS = ("calibrated", "fine_tune", "scratch", "op_count", "roofline", "base")
 SCORES = ("mape", "within_10", "spearman_rho", "kendall_tau")
 
 
@@ -63,6 +68,16 @@ def _predict(model: LatencyPredictor | Baseline):
     return lambda rs: model.predict([r.genotype for r in rs], [r.config for r in rs])
 
 
+def _work(records: Sequence[Record]) -> np.ndarray:
+    return network_work(encode_genotypes([r.genotype for r in records], [r.config for r in records])).numpy()
+
+
+def _roofline(records: Sequence[Record]):
+    """Records → predictions of the roofline fitted on ``records``."""
+    costs = fit_costs(_work(records), [r.latency_ms for r in records])
+    return lambda rs: roofline_ms(_work(rs), costs)
+
+
 def transplant_rows(base: LatencyPredictor, split: TargetSplit, ns: Sequence[int], seed: int = 0,
                     scratch: PredictorConfig = PredictorConfig(min_steps=300),
                     calibration: CalibrationConfig = CalibrationConfig(), choice: str = "spread") -> list[dict]:
@@ -76,8 +91,10 @@ def transplant_rows(base: LatencyPredictor, split: TargetSplit, ns: Sequence[int
     for n in ns:
         cal = [pool[i] for i in CHOICES[choice](base, fixed, vary, n)]
         predictors = {"calibrated": _predict(calibrate_predictor(base, cal, replace(calibration, seed=seed))),
+                      "fine_tune": _predict(calibrate_predictor(base, cal, replace(calibration, seed=seed, folds=0))),
                       "scratch": _predict(fit_predictor(cal, replace(scratch, seed=seed))),
-                      "op_count": _predict(fit_baseline(cal))}
+                      "op_count": _predict(fit_baseline(cal)),
+                      "roofline": _roofline(cal)}
         for method, predict in predictors.items():
             rows.append({"n": n, "method": method, **{name: _scores(predict, held) for name, held in _held(split)}})
         rows.append({"n": n, "method": "base", **base_row})

@@ -137,6 +137,24 @@ def test_checkpoint_rejects_other_version(trained_synthetic, tmp_path):
         load_predictor(path)
 
 
+def test_checkpoint_reads_format_3_without_a_roofline(trained_synthetic, tmp_path):
+    """Files from before the roofline blend (the shipped predictors among them) load with β = 0;
+    a blend saved in format 4 comes back."""
+    predictor, _ = trained_synthetic
+    path = tmp_path / "p.pt"
+    save_predictor(predictor, path)
+    ckpt = torch.load(path, weights_only=True)
+    ckpt["format_version"] = 3
+    ckpt["state_dict"] = {k: v for k, v in ckpt["state_dict"].items() if not k.startswith("roofline.")}
+    torch.save(ckpt, path)
+    old = load_predictor(path)
+    assert float(old.roofline.blend) == 0
+    old.roofline.set(np.array([1e-2, 0.0, 1e-7, 0.5]), 0.4)
+    save_predictor(old, path)
+    again = load_predictor(path)
+    assert float(again.roofline.blend) == pytest.approx(0.4) and float(again.roofline.costs[3]) == 0.5
+
+
 @pytest.mark.parametrize("content", [b"", b"not a checkpoint at all", b"PK\x03\x04garbage"])
 def test_checkpoint_rejects_garbage(tmp_path, content):
     path = tmp_path / "garbage.pt"

@@ -1,9 +1,10 @@
-"""Calibrating a predictor to this machine: choose architectures, profile them, fine-tune.
+"""Calibrating a predictor to this machine: choose architectures, profile them, adapt the predictor.
 
 The architectures come from the harness's own random streams (the fixed config with ``seed``,
 varied configs with ``seed + 1``), so a re-run chooses the same ones; they are timed by the
 profiling loop into a profile store (resumable: what the store already holds for this device is
-not timed again) and the base predictor is fine-tuned on them (:mod:`gnnlat.calibration`).
+not timed again) and the base predictor is fine-tuned on them and blended with a roofline fitted
+on them (:mod:`gnnlat.calibration`).
 """
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def run_calibration(base: LatencyPredictor, cfg: CalibrateConfig, timer: Timer,
                     progress: Callable[[int, int], None] | None = None,
                     stats: ProfileStats | None = None) -> tuple[LatencyPredictor, dict]:
     """(calibrated predictor, report): ``cfg.n`` architectures chosen by ``choose_cover``, timed
-    on ``timer``'s device into ``cfg.profile``, and ``base`` fine-tuned on their labels."""
+    on ``timer``'s device into ``cfg.profile``, and ``base`` adapted to their labels."""
     if base.metric != "latency":
         raise PredictorError(f"calibrate times latency; a {base.metric} predictor needs a {base.metric} profile "
                              "of this machine (profile --metric) and train-predictor")
@@ -88,5 +89,5 @@ def run_calibration(base: LatencyPredictor, cfg: CalibrateConfig, timer: Timer,
               "profile_seconds": t_profiled - t0, "fit_seconds": time.perf_counter() - t_profiled,
               "seconds": time.perf_counter() - t0, "archs_per_hour": summary.get("archs_per_hour"),
               "noise_floor": summary.get("live_noise_floor"),
-              "train": predictor.meta["metrics"]["train"]}
+              "train": predictor.meta["metrics"]["train"], "blend": predictor.meta["calibration"]["blend"]}
     return predictor, report

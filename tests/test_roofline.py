@@ -1,0 +1,76 @@
+"""The roofline term (gnnlat.roofline): work counted from the encoder, costs fitted, blend in a predictor."""
+import numpy as np
+import pytest
+import torch
+
+from gnnlat.encoding import encode_genotypes
+from gnnlat.genotype import sample_genotypes
+from gnnlat.network import SEARCH_CONFIG, NetworkConfig
+from gnnlat.predictor import LatencyPredictor
+from gnnlat.published import DARTS_V2, NASNET
+from gnnlat.reference_cells import uniform_cell
+from gnnlat.roofline import TERMS, Roofline, fit_costs, network_work, roofline_ms
+from gnnlat.supernet import one_hot_alpha
+
+
+def _work(genotypes, config=SEARCH_CONFIG, merge_cells=True) -> np.ndarray:
+    return network_work(encode_genotypes(genotypes, [config] * len(genotypes), merge_cells)).numpy()
+
+
+def test_kernels_count_what_eager_pytorch_launches():
+    skips = uniform_cell(("skip_connect",) * 2, ("skip_connect",) * 2)
+    seps = uniform_cell(("sep_conv_3x3",) * 2, ("sep_conv_3x3",) * 2)
+    kernels = _work([skips, seps])[:, 0]
+    # 8 layers: 6 normal cells of 8 ops, each a sep_conv (8 kernels) instead of an identity (0);
+    # 2 reduction cells, where the 4 skips that read a cell input are FactorizedReduce (5 kernels).
+    assert kernels[1] - kernels[0] == 6 * 8 * 8 + 2 * (8 * 8 - 4 * 5)
+
+
+def test_work_grows_with_the_config_and_ignores_cell_merging():
+    small, wide = _work([DARTS_V2])[0], _work([DARTS_V2], NetworkConfig(C=32, layers=8))[0]
+    assert wide[0] == small[0] and wide[1] > 3 * small[1] and wide[2] > 1.9 * small[2]
+    deep = NetworkConfig(C=16, layers=14)
+    np.testing.assert_allclose(_work([DARTS_V2, NASNET], deep, True), _work([DARTS_V2, NASNET], deep, False),
+                               rtol=1e-9)
+
+
+def test_fit_costs_recovers_the_costs_and_never_goes_negative():
+    genotypes = sample_genotypes(3, 40)
+    configs = [NetworkConfig(C=c, layers=8, resolution=r) for c, r in zip([8, 16, 24, 32] * 10, [16, 32] * 20)]
+    work = network_work(encode_genotypes(genotypes, configs)).numpy()
+    truth = np.array([2e-3, 3e-8, 1e-7, 0.3])
+    np.testing.assert_allclose(fit_costs(work, roofline_ms(work, truth)), truth, rtol=1e-6)
+    # latencies that fall as kernels grow: least squares would give kernels a negative cost
+    falling = 10.0 / work[:, 0]
+    assert np.all(fit_costs(work, falling) >= 0)
+
+
+def test_blend_weight_zero_is_the_gnn_and_one_is_the_roofline():
+    torch.manual_seed(0)
+    predictor = LatencyPredictor().eval()
+    data = encode_genotypes([DARTS_V2, NASNET], [SEARCH_CONFIG] * 2)
+    gnn = predictor.log_latency(data).detach()
+    costs = np.array([1e-2, 1e-8, 0.0, 0.1])
+    predictor.roofline.set(costs, 1.0)
+    roof = roofline_ms(network_work(data).numpy(), costs)
+    np.testing.assert_allclose(predictor.log_latency(data).detach().numpy(), np.log(roof), rtol=1e-5)
+    predictor.roofline.set(costs, 0.25)
+    np.testing.assert_allclose(predictor.log_latency(data).detach().numpy(),
+                               0.75 * gnn.numpy() + 0.25 * np.log(roof), rtol=1e-5)
+    with pytest.raises(ValueError, match="blend in"):
+        Roofline().set(costs, 1.5)
+    with pytest.raises(ValueError, match="costs >= 0"):
+        Roofline().set(-costs, 0.5)
+    assert len(TERMS) == 4
+
+
+def test_blended_prediction_stays_differentiable_in_the_weights():
+    torch.manual_seed(0)
+    predictor = LatencyPredictor().eval()
+    predictor.roofline.set(np.array([1e-2, 1e-8, 1e-7, 0.1]), 0.5)
+    one_hot = [torch.softmax(one_hot_alpha(DARTS_V2, r), -1) for r in (False, True)]
+    soft = predictor.predict_weights(*one_hot, SEARCH_CONFIG)
+    np.testing.assert_allclose(soft.item(), predictor.predict([DARTS_V2], SEARCH_CONFIG)[0], rtol=1e-4)
+    alpha = torch.zeros(14, 8, requires_grad=True)
+    predictor.predict_weights(torch.softmax(alpha, -1), torch.softmax(torch.zeros(14, 8), -1), SEARCH_CONFIG).backward()
+    assert alpha.grad is not None and alpha.grad.abs().sum() > 0
