@@ -610,8 +610,10 @@ def _blend_text(blend: dict) -> str:
     if "cv_mape" not in blend:
         return "roofline blend: none (too few samples to cross-validate)"
     cv = blend["cv_mape"]
-    return (f"roofline blend: weight {blend['beta']:.2f} (cross-validated MAPE: fine-tuned GNN {cv['gnn']:.1%}, "
-            f"roofline {cv['roofline']:.1%}, blend {cv['blend']:.1%})")
+    scores = f"cross-validated MAPE: fine-tuned GNN {cv['gnn']:.1%}, roofline {cv['roofline']:.1%}"
+    if blend["beta"] == 0:
+        return f"roofline blend: none ({scores})"
+    return f"roofline blend: weight {blend['beta']:.2f} ({scores}, blend {cv['blend']:.1%})"
 
 
 @main.command()

@@ -3,7 +3,7 @@
 For a target device's records, half of the fixed-config architectures and half of the varied
 configs (whole configs) form the pool calibration may draw from; the other halves are held out.
 For each N, :func:`gnnlat.calibration.choose_spread` picks N of the pool (as ``calibrate`` would
-choose what to measure), and four predictors are scored on both held-out sets:
+choose what to measure), and six predictors are scored on both held-out sets:
 
 * ``calibrated``: the base fine-tuned on the N and blended with a roofline
   (:func:`gnnlat.calibration.calibrate_predictor`),
@@ -23,10 +23,10 @@ import numpy as np
 
 from gnnlat.calibration import CHOICES, CalibrationConfig, calibrate_predictor
 from gnnlat.count_baseline import Baseline
+from gnnlat.encoding import encode_genotypes
 from gnnlat.fit import PredictorConfig, fit_baseline, fit_predictor
 from gnnlat.metrics import regression_metrics
 from gnnlat.predictor import LatencyPredictor
-from gnnlat.encoding import encode_genotypes
 from gnnlat.record import Record, split_fixed_vary
 from gnnlat.roofline import fit_costs, network_work, roofline_ms
 
