@@ -146,14 +146,15 @@ def calibrate_predictor(base: LatencyPredictor, records: Sequence[Record],
     if records[0].metric != base.metric:
         raise PredictorError(f"a {base.metric} predictor cannot be calibrated on {records[0].metric} samples")
     graphs = [encode_genotypes([r.genotype], [r.config], base.merge_cells) for r in records]
+    data = collate_graphs(graphs)
     target = torch.tensor([math.log(r.latency_ms) for r in records])
-    predictor = _fine_tuned(base, collate_graphs(graphs), target, cfg)
+    predictor = _fine_tuned(base, data, target, cfg)
     blend = {"beta": 0.0}
     if cfg.folds and len(records) >= MIN_BLEND:
-        blend = _cross_validated_blend(base, graphs, target, cfg)
+        work = network_work(data).numpy()
+        blend = _cross_validated_blend(base, graphs, work, target, cfg)
         with torch.no_grad():
-            work = network_work(collate_graphs(graphs)).numpy()
-            predictor.roofline.set(fit_costs(work, target.exp().numpy()), blend["beta"])
+            predictor.roofline.set(fit_costs(work, [r.latency_ms for r in records]), blend["beta"])
     predictor.meta = _calibrated_meta(base, records, predictor, cfg, blend)
     return predictor
 
@@ -172,13 +173,13 @@ def _fine_tuned(base: LatencyPredictor, data, target: torch.Tensor, cfg: Calibra
     return predictor
 
 
-def _cross_validated_blend(base: LatencyPredictor, graphs: Sequence, target: torch.Tensor,
+def _cross_validated_blend(base: LatencyPredictor, graphs: Sequence, work: np.ndarray, target: torch.Tensor,
                            cfg: CalibrationConfig) -> dict:
     """β from out-of-fold predictions: each fold's GNN is fine-tuned and its roofline fitted on the
-    other folds. Closed form: β minimises :math:`\\sum_j (\\log t_j - (1-β) g_j - β r_j)^2`."""
+    other folds (``work``: :func:`gnnlat.roofline.network_work` of ``graphs``). Closed form: β
+    minimises :math:`\\sum_j (\\log t_j - (1-β) g_j - β r_j)^2`."""
     n = len(target)
     fold = np.random.default_rng(cfg.seed).permutation(np.arange(n) % min(cfg.folds, n))
-    work = network_work(collate_graphs(graphs)).numpy()
     gnn, roof = np.zeros(n), np.zeros(n)
     for k in np.unique(fold):
         train, test = np.flatnonzero(fold != k), np.flatnonzero(fold == k)

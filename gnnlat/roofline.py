@@ -70,9 +70,10 @@ def fit_costs(work: np.ndarray, latency: Sequence[float]) -> np.ndarray:
     return costs / scale
 
 
-def roofline_ms(work: np.ndarray, costs: np.ndarray) -> np.ndarray:
-    """:math:`\\hat t_\\text{roof}` from ``network_work`` rows and :func:`fit_costs`' costs."""
-    return np.asarray(work) @ costs[:3] + costs[3]
+def roofline_ms(work, costs):
+    """:math:`\\hat t_\\text{roof}` from ``network_work`` rows and the four costs: numpy arrays,
+    or tensors (differentiable in ``work``)."""
+    return work @ costs[:3] + costs[3]
 
 
 class Roofline(nn.Module):
@@ -92,7 +93,7 @@ class Roofline(nn.Module):
 
     def latency(self, data: Data) -> Tensor:
         """:math:`\\hat t_\\text{roof}` of every graph (float64)."""
-        return network_work(data) @ self.costs[:3] + self.costs[3]
+        return roofline_ms(network_work(data), self.costs)
 
     def mix(self, log_gnn: Tensor, data: Data) -> Tensor:
         """The blended log-latency; ``log_gnn`` itself when β = 0."""
