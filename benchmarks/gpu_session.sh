@@ -194,6 +194,7 @@ for name in ("profile-fixed.json", "profile-vary.json"):
     print(f"{name:<17} {p['archs_per_hour']:.0f} arch/h, overhead {p['overhead_frac']:.0%}, "
           f"batches of {p.get('batch_archs')}, {p.get('build_workers')} builders"
           + (" (fell back to inline)" if p.get("build_fell_back") else "")
+          + f", {p.get('cold_capture_failures')} cold captures redone"
           + "; ms/arch " + " ".join(f"{k} {v:.1f}" for k, v in per.items()))
 info = load("triton-info.json")
 if info:

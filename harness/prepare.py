@@ -142,8 +142,8 @@ class NetworkBuilder:
     """Builds the networks of a batch: inline, right before they are timed (``workers=0``, the CPU
     backends' way), or ahead of time in worker processes ("spawn": no CUDA state is forked) while
     the batch before is timed. ``submit`` returns a callable that yields the networks in order.
-    The first batch is built inline while the workers start (spawning one and importing torch
-    takes seconds).
+    Batches are built inline until every worker has started (spawning one and importing torch
+    takes seconds; 16 workers started at once on a GPU host made the first batches wait for them).
 
     ``to_device`` (the timer's) places a prefetched network's tensors in one copy; networks built
     inline stay on the host and the timer moves them.
@@ -158,6 +158,7 @@ class NetworkBuilder:
         self.fell_back = False
         self.unpack_s = 0.0  # seconds spent unpacking the workers' networks here, in the timing process
         self._pool: ProcessPoolExecutor | None = None
+        self._starting: list[Future] = []  # one no-op per worker: all done once every worker is up
 
     def submit(self, specs: Sequence[Spec]) -> Callable[[], list[Network]]:
         specs = list(specs)
@@ -166,14 +167,19 @@ class NetworkBuilder:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=worker_init)
-            for _ in range(self.workers):  # start them all now: a worker takes seconds to import torch
-                self._pool.submit(int)
+            # Start them all now: a worker takes seconds to import torch.
+            self._starting = [self._pool.submit(int) for _ in range(self.workers)]
+        if not self.ready():
             return lambda: [build_network(g, c) for g, c in specs]  # built here meanwhile
         try:
             futures: list[Future] = [self._pool.submit(pack_network, g, c) for g, c in specs]
         except BrokenProcessPool:
             return self._fall_back(specs)
         return lambda: self._collect(futures, specs)
+
+    def ready(self) -> bool:
+        """Whether the workers are all up (a pool whose start failed counts: submit falls back)."""
+        return self._pool is not None and all(f.done() for f in self._starting)
 
     def _collect(self, futures: list[Future], specs: list[Spec]) -> list[Network]:
         try:

@@ -22,6 +22,7 @@ from gnnlat.errors import GnnlatError
 from gnnlat.genotype import Genotype, random_genotype
 from gnnlat.network import Network, NetworkConfig
 from gnnlat.published import DARTS_V2
+from harness.gc_pause import collect_between_batches
 from harness.prepare import PREFETCH_BACKENDS, NetworkBuilder, Spec, build_network, default_build_workers
 from harness.profile_stats import ProfileStats, timed_window_s
 from harness.rounds import ScheduleConfig
@@ -241,7 +242,8 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
     fp_id = fingerprint_id(fp)
     rng = random.Random(f"repeats-{cfg.seed}")
     t_start = time.perf_counter()
-    with ProfileStore(cfg.out) as store, NetworkBuilder(workers, timer.to_device) as builder:
+    with ProfileStore(cfg.out) as store, NetworkBuilder(workers, timer.to_device) as builder, \
+            collect_between_batches() as collect:
         done = _Primaries.read(store, timer.backend, fp_id)
         stream = architecture_stream(cfg)
         if progress:
@@ -268,6 +270,7 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
             stats.store_s += time.perf_counter() - t0
             if progress:
                 progress(len(done.keys), cfg.n)
+            collect()
             if out_of_time(t_start, cfg.time_limit_s):
                 break
             plan = ahead.still_due(done.keys, cfg.n) or _Plan.next(stream, done.keys, set(), size, cfg.n, builder, [])
@@ -275,7 +278,8 @@ def run_profile(cfg: ProfileConfig, timer: Timer, progress: Callable[[int, int],
     stats.wall_s += time.perf_counter() - t_start
     stats.unpack_s += builder.unpack_s
     summary.update(**stats.report(), fingerprint_id=fp_id, batch_archs=size, build_workers=workers,
-                   build_fell_back=builder.fell_back, time_limit_reached=out_of_time(t_start, cfg.time_limit_s))
+                   build_fell_back=builder.fell_back, cold_capture_failures=timer.cold_capture_failures,
+                   time_limit_reached=out_of_time(t_start, cfg.time_limit_s))
     return summary
 
 

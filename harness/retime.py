@@ -18,6 +18,7 @@ from typing import Callable
 
 from gnnlat.errors import GnnlatError
 from gnnlat.network import NetworkConfig
+from harness.gc_pause import collect_between_batches
 from harness.prepare import PREFETCH_BACKENDS, NetworkBuilder, default_build_workers
 from harness.profile import Anchor, RunOptions, anchor_job, default_batch_archs, out_of_time, time_into_store
 from harness.profile_stats import ProfileStats
@@ -75,7 +76,8 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
     fp_id = fingerprint_id(fp)
     anchor = anchor_job(cfg.config) if cfg.anchor else None
     t_start = time.perf_counter()
-    with ProfileStore(cfg.path, create=False) as store, NetworkBuilder(workers, timer.to_device) as builder:
+    with ProfileStore(cfg.path, create=False) as store, NetworkBuilder(workers, timer.to_device) as builder, \
+            collect_between_batches() as collect:
         todo, selected = retime_targets(store, timer.backend, fp_id, cfg)
         if selected == 0:
             where = "" if cfg.part == "all" else f" in the {cfg.part} part"
@@ -98,6 +100,7 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
                             prepared, networks)
             if progress:
                 progress(k * size + len(batch), len(todo))
+            collect()
         summary = store.summary()
     stats.wall_s += time.perf_counter() - t_start
     summary.update(retimed=stats.timed, selected=selected, **stats.report(), fingerprint_id=fp_id,

@@ -7,6 +7,8 @@ The commands run in-process through click's CliRunner, exactly as a user would t
 import functools
 import math
 
+import time
+
 import pytest
 import torch
 
@@ -63,6 +65,8 @@ def test_profile_retime_info_measure_train_on_the_triton_path(host_gpu, monkeypa
     # the host, so the profile command gets a ProfileConfig that repeats after 1, in batches of 2.
     monkeypatch.setattr(harness.profile, "ProfileConfig",
                         functools.partial(ProfileConfig, repeat_delay=1, batch_archs=2))
+    up = NetworkBuilder.ready
+    monkeypatch.setattr(NetworkBuilder, "ready", lambda self: _wait_until(lambda: up(self)))  # workers from the start
     out = invoke_json("profile", "--n", "6", "--out", db, "--backend", "triton", "--repeat-frac", "0.5",
                       "--seed", "3", *TINY, *FAST)
     assert out["samples"] == 6 and out["repeats"] >= 1
@@ -70,7 +74,7 @@ def test_profile_retime_info_measure_train_on_the_triton_path(host_gpu, monkeypa
     assert out["archs_per_hour"] > 0 and 0 < out["overhead_frac"] < 1
     per_arch = out["time_per_arch_ms"]
     assert set(per_arch) == {"build", "unpack", "prep", "warmup", "timed", "anchor", "store", "other", "total"}
-    assert per_arch["unpack"] > 0  # the later batches came from the workers
+    assert per_arch["unpack"] > 0  # the batches came from the workers
     # every repeat of this fresh profile is paired with its primary: the run's live noise floor
     assert out["live_noise_floor_raw"]["n"] == out["live_noise_floor_anchored"]["n"] == out["repeats"]
     assert per_arch["timed"] > 0 and per_arch["anchor"] > 0 and per_arch["warmup"] > 0
@@ -163,11 +167,12 @@ class CountingHostCuda(HostCuda):
     """The host stand-in, counting the networks captured and the tensors moved to the "device"."""
 
     def __init__(self):
-        self.captured, self.moved = 0, []
+        self.captured, self.moved, self.warm_ups = 0, [], 0
 
-    def capture(self, fn):
+    def capture(self, fn, warm_up=True):
         self.captured += 1
-        return super().capture(fn)
+        self.warm_ups += warm_up
+        return super().capture(fn, warm_up)
 
     def to_device(self, x):
         self.moved.append(x)
@@ -177,15 +182,46 @@ class CountingHostCuda(HostCuda):
 def test_the_anchor_is_prepared_once_and_prefetched_networks_move_in_one_copy(host_gpu, monkeypatch, tmp_path):
     cuda = CountingHostCuda()
     monkeypatch.setattr(harness.timers, "CUDA", cuda)
+    up = NetworkBuilder.ready
+    monkeypatch.setattr(NetworkBuilder, "ready", lambda self: _wait_until(lambda: up(self)))  # workers from the start
     out = tmp_path / "t.db"
     cfg = ProfileConfig(n=6, out=str(out), config=SMALL, seed=2, repeat_frac=0.0, batch_archs=2, build_workers=1)
     summary = run_profile(cfg, TritonTimer(settings=QUICK))
     every = _samples(out)
     assert summary["samples"] == len(every) == 6
-    # Six networks and one anchor captured; the anchor's runner served all three batches.
-    assert cuda.captured == 7
+    # Six networks and one anchor captured; the anchor's runner served all three batches. Only the
+    # first capture (the anchor's) warms up, and no capture without it failed.
+    assert cuda.captured == 7 and cuda.warm_ups == 1 and summary["cold_capture_failures"] == 0
     assert len({s.extra["batch"] for s in every}) == 3 and len({s.extra["anchor_key"] for s in every}) == 1
-    # The first batch and the anchor are built inline (moved by prepare); the workers' four
-    # networks arrive packed, and each moves as one uint8 buffer.
+    # The anchor is built inline (moved by prepare); the workers' six networks arrive packed, and
+    # each moves as one uint8 buffer.
     buffers = [x for x in cuda.moved if isinstance(x, torch.Tensor) and x.dtype == torch.uint8 and x.dim() == 1]
-    assert len(buffers) == 4
+    assert len(buffers) == 6
+
+
+def _wait_until(condition, timeout_s: float = 120.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return True
+
+
+class ColdFailingHostCuda(CountingHostCuda):
+    """A device on which a capture without warm-up fails, as a GPU does when capture meets lazy set-up."""
+
+    def capture(self, fn, warm_up=True):
+        if not warm_up:
+            self.captured += 1
+            raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+        return super().capture(fn, warm_up)
+
+
+def test_a_failed_cold_capture_is_redone_with_a_warm_up_and_counted(host_gpu, monkeypatch, tmp_path):
+    cuda = ColdFailingHostCuda()
+    monkeypatch.setattr(harness.timers, "CUDA", cuda)
+    out = tmp_path / "t.db"
+    cfg = ProfileConfig(n=4, out=str(out), config=SMALL, seed=3, repeat_frac=0.0, batch_archs=2, build_workers=0)
+    summary = run_profile(cfg, TritonTimer(settings=QUICK))
+    assert summary["samples"] == 4 and summary["cold_capture_failures"] == 4
+    assert cuda.warm_ups == 5  # the anchor, then each network again after its failed cold capture
