@@ -3,10 +3,12 @@ stand-in, and a sanity check of do_bench's timings. Skipped without CUDA (tests/
 benchmarks/gpu_session.sh runs them on a lent GPU."""
 import gc
 import math
+import random
 
 import pytest
 import torch
 
+from gnnlat.genotype import random_genotype
 from gnnlat.network import SEARCH_CONFIG, Network, NetworkConfig
 from gnnlat.published import DARTS_V2
 from harness.prepare import PackedNetwork
@@ -54,6 +56,30 @@ def test_a_prepared_network_outlives_every_other_reference_to_it():
     for fn in (run, *others, run):
         assert all(math.isfinite(t) and t > 0 for t in timer.clock(fn, 1))
     CUDA.synchronize()
+
+
+def test_a_cold_capture_of_new_shapes_works_and_times_as_a_warmed_one():
+    """Only a timer's first capture warms up (TritonTimer.prepare): a later network whose shapes no
+    capture has seen is captured cold, without failing, and its replay times as one captured
+    after a warm-up."""
+    timer = TritonTimer()
+    timer.prepare(Network(DARTS_V2, SEARCH_CONFIG))  # the one warm-up
+    net = Network(random_genotype(random.Random(7)), NetworkConfig(C=24, layers=6, resolution=40, batch=2))
+    cold = timer.prepare(net)
+    assert timer.cold_capture_failures == 0
+    model, x = CUDA.to_device(net.eval()), CUDA.to_device(net.example_input())
+
+    def run():
+        with torch.inference_mode():
+            return model(x)
+
+    warm = CUDA.capture(run, warm_up=True)
+    minima = {"cold": [], "warm": []}
+    for _ in range(3):
+        for name, fn in (("cold", cold), ("warm", warm)):
+            minima[name].append(min(CUDA.do_bench(fn, 1.0, 8.0)))
+    a, b = min(minima["cold"]), min(minima["warm"])
+    assert abs(a - b) / min(a, b) < 0.01, minima
 
 
 def test_do_bench_timing_of_a_network_is_sane():
