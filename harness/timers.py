@@ -120,6 +120,19 @@ class GraphReplay:
         self.graph.replay()
 
 
+@dataclass
+class GraphSite:
+    """Where a timer's CUDA graphs are captured: one stream, one memory pool (``CudaOps.graph_site``).
+
+    The pool lives while a graph captured into it does, and PyTorch's allocator refuses a capture
+    into a pool whose graphs have all gone but which it has not released yet; so the site keeps
+    its first graph (a run without an anchor frees all of a batch's graphs before the next)."""
+
+    stream: Any
+    pool: Any
+    first: Any = None  # the first graph captured here; kept for the pool, never replayed
+
+
 class CudaOps:
     """Every CUDA call the triton path makes, in one place, so tests can run the same path on the
     host (:class:`HostCuda`) and be sure no other CUDA call hides elsewhere."""
@@ -141,21 +154,37 @@ class CudaOps:
     def synchronize(self) -> None:
         torch.cuda.synchronize()
 
-    def capture(self, fn: Callable[[], object], warm_up: bool = True) -> Callable[[], object]:
+    def graph_site(self) -> "GraphSite":
+        """A stream and a memory pool for a timer's graphs (:meth:`capture`)."""
+        return GraphSite(torch.cuda.Stream(), torch.cuda.graph_pool_handle())
+
+    def capture(self, fn: Callable[[], object], site: "GraphSite", warm_up: bool = True) -> Callable[[], object]:
         """``fn`` recorded as a CUDA graph; its replay runs the same kernels without the host's
-        per-op launch cost. ``warm_up`` first runs ``fn`` eagerly on a side stream, which does the
-        process's lazy set-up (library handles, workspaces) outside the capture. Once a process has
-        done that, a capture without it works, new shapes included (56 of 56 cold captures on an
-        H200, docs/results.md), and saves one eager pass of ~400 launches: ~9 ms a network."""
-        if warm_up:
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
+        per-op launch cost.
+
+        ``warm_up`` first runs ``fn`` eagerly, which does the process's lazy set-up (library
+        handles, workspaces) outside the capture. Once a process has done that, a capture without
+        it works, new shapes included (56 of 56 cold captures on an H200, docs/results.md), and
+        saves one eager pass of ~400 launches: ~9 ms a network.
+
+        Every graph of ``site`` is captured on its stream into its one memory pool, without
+        ``torch.cuda.graph``'s synchronize and cache flush before each capture: a private pool per
+        graph was allocated and freed again for every network. Graphs sharing a pool may overwrite
+        each other's intermediate tensors; they are timed, not read, so that is harmless here."""
+        stream = site.stream
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            if warm_up:
                 fn()
-            torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            fn()
+            graph = torch.cuda.CUDAGraph()
+            graph.capture_begin(pool=site.pool)
+            try:
+                fn()
+            finally:
+                graph.capture_end()
+        torch.cuda.current_stream().wait_stream(stream)
+        if site.first is None:
+            site.first = graph
         return GraphReplay(graph, fn)
 
     def do_bench(self, fn: Callable[[], object], warmup_ms: float, rep_ms: float) -> list[float]:
@@ -228,7 +257,10 @@ class HostCuda(CudaOps):
     def synchronize(self) -> None:
         pass
 
-    def capture(self, fn: Callable[[], object], warm_up: bool = True) -> Callable[[], object]:
+    def graph_site(self) -> "GraphSite":
+        return GraphSite(None, None)
+
+    def capture(self, fn: Callable[[], object], site: "GraphSite", warm_up: bool = True) -> Callable[[], object]:
         return GraphReplay(HostGraph(fn), fn)
 
     def do_bench(self, fn: Callable[[], object], warmup_ms: float, rep_ms: float) -> list[float]:
@@ -496,6 +528,7 @@ class TritonTimer(Timer):
             raise TimerError("the triton backend needs a CUDA GPU; none is available here "
                              "(use the onnxruntime or cpu backend)")
         self.warmed_up = False  # the process's lazy CUDA set-up done by one warm-up (see prepare)
+        self._site: GraphSite | None = None  # made at the first capture: CUDA is touched only then
         self.cold_capture_failures = 0  # captures without warm-up that failed and were redone with it
 
     def fingerprint(self) -> dict:
@@ -511,12 +544,13 @@ class TritonTimer(Timer):
 
         # Only the first capture warms up; should a later one still hit lazy set-up that capture
         # forbids, it is redone with the warm-up and counted.
+        self._site = self._site or self.cuda.graph_site()
         if self.warmed_up:
             try:
-                return self.cuda.capture(run, warm_up=False)
+                return self.cuda.capture(run, self._site, warm_up=False)
             except RuntimeError:
                 self.cold_capture_failures += 1
-        graph = self.cuda.capture(run, warm_up=True)
+        graph = self.cuda.capture(run, self._site, warm_up=True)
         self.warmed_up = True
         return graph
 

@@ -167,7 +167,8 @@ def test_a_graph_stand_in_fails_like_a_gpu_once_its_network_is_freed():
     def network():  # a fresh closure, as TritonTimer.prepare makes: only the replay refers to it
         return lambda: calls.append(1)
 
-    held = HostCuda().capture(network())
+    cuda = HostCuda()
+    held = cuda.capture(network(), cuda.graph_site())
     gc.collect()
     held()
     assert calls == [1]  # the replay holds what it replays

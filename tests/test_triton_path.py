@@ -169,10 +169,10 @@ class CountingHostCuda(HostCuda):
     def __init__(self):
         self.captured, self.moved, self.warm_ups = 0, [], 0
 
-    def capture(self, fn, warm_up=True):
+    def capture(self, fn, site, warm_up=True):
         self.captured += 1
         self.warm_ups += warm_up
-        return super().capture(fn, warm_up)
+        return super().capture(fn, site, warm_up)
 
     def to_device(self, x):
         self.moved.append(x)
@@ -210,11 +210,11 @@ def _wait_until(condition, timeout_s: float = 120.0) -> bool:
 class ColdFailingHostCuda(CountingHostCuda):
     """A device on which a capture without warm-up fails, as a GPU does when capture meets lazy set-up."""
 
-    def capture(self, fn, warm_up=True):
+    def capture(self, fn, site, warm_up=True):
         if not warm_up:
             self.captured += 1
             raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
-        return super().capture(fn, warm_up)
+        return super().capture(fn, site, warm_up)
 
 
 def test_a_failed_cold_capture_is_redone_with_a_warm_up_and_counted(host_gpu, monkeypatch, tmp_path):
