@@ -1,12 +1,14 @@
-"""Python's cyclic garbage collector held off while a run times networks batch by batch.
+"""Python's cyclic garbage collector held off while a run times networks.
 
-Unpacking and capturing one network make ~10,000 Python objects, so the collector ran every few
-milliseconds, and each full collection walked all the run holds (a profile's samples): 120 ms a
-time on a 2-core VM, and it more than doubled the time to unpack a network inside the loop (25 ms
-against 10 ms; docs/results.md). Within the loop the objects held from before are frozen (never
-walked again), automatic collection is off, and the young generations are collected once per
-batch, between timings, with a full collection every ``full_every`` batches. Networks are freed by
-reference counting as before; only cyclic garbage waits for the batch's end.
+Unpacking and capturing one network make ~10,000 Python objects, and an eager forward ~1,000, so
+the collector ran every few milliseconds, and each full collection walked all the process holds
+(torch's own objects, a profile's samples): 100-150 ms a time on a 2-core VM, inside whatever was
+running, a timed run included. On a GPU it more than tripled the time to unpack and capture a
+network inside the loop (docs/results.md). Within a timing loop the objects held from before are
+frozen (never walked again), automatic collection is off, and the young generations are collected
+between timings (once per batch, or per network stored), with a full collection every
+``full_every`` calls. Networks are freed by reference counting as before; only cyclic garbage
+waits.
 """
 from __future__ import annotations
 

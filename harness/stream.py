@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from harness.gc_pause import collect_between_batches
 from harness.prepare import PackedNetwork, Spec, build_network, worker_init
 from harness.profile_stats import ProfileStats
 from harness.rounds import Flight, RoundScheduler, ScheduleConfig, Verdict
@@ -173,9 +174,11 @@ class StreamTimer:
             if anchor_ms is not None:
                 extra.update(anchor_ms=anchor_ms, anchor_key=anchor_key, batch=uuid.uuid4().hex[:12])
             on_done(f.job, timing_of(f, v), v, extra)
+            collect()  # between rounds: a collection inside a timed run would time the collector
 
         try:
-            RoundScheduler(self.schedule).run(refill, finished, anchor_flight)
+            with collect_between_batches() as collect:
+                RoundScheduler(self.schedule).run(refill, finished, anchor_flight)
         finally:
             ballast.clear()
             if self._owns_preparer:

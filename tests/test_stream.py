@@ -6,7 +6,7 @@ from harness.profile import anchor_job
 from harness.profile_stats import ProfileStats
 from harness.rounds import ScheduleConfig
 from harness.stream import StreamTimer, make_payload
-from harness.timers import CpuTimer, OnnxRuntimeTimer
+from harness.timers import CpuTimer, OnnxRuntimeTimer, TimerSettings
 
 TINY = NetworkConfig(C=4, layers=3, resolution=8)
 
@@ -25,3 +25,31 @@ def test_eager_runs_open_no_ballast():
     timer = CpuTimer(1)
     payload = make_payload("cpu", 0, *anchor_job(TINY))
     assert StreamTimer(timer, ScheduleConfig(ballast=10), ProfileStats(), workers=0)._ballast(payload) == []
+
+
+class _Node:
+    pass
+
+
+def test_the_collector_is_paused_while_networks_are_timed_and_collects_between_them():
+    """Automatic collection would run inside timed runs; a stream collects after each stored network."""
+    import gc
+    import weakref
+
+    from harness.stream import Job
+
+    timer = CpuTimer(1, TimerSettings(rounds=2, round_ms=1.0, warmup_ms=1.0))
+    schedule = ScheduleConfig(slots=2, window_s=0.01, min_rounds=2, max_windows=3)
+    jobs = iter([Job(g, c, "primary") for g, c in [anchor_job(TINY)] * 3])
+    seen = []
+
+    def on_done(job, timing, verdict, extra) -> None:
+        assert not gc.isenabled()
+        if seen:
+            assert seen[-1]() is None  # the cycle left by the network before was collected
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a  # cyclic garbage, made while the stream runs
+        seen.append(weakref.ref(a))
+
+    StreamTimer(timer, schedule, ProfileStats(), workers=0).run(jobs, on_done)
+    assert len(seen) == 3 and gc.isenabled()
