@@ -1,7 +1,7 @@
 """Python's cyclic garbage collector held off while a run times networks.
 
-Unpacking and capturing one network make ~10,000 Python objects, and an eager forward ~1,000, so
-the collector ran every few milliseconds, and each full collection walked all the process holds
+Unpacking and capturing one network make ~10,000 Python objects, and every eager forward makes
+more, so the collector ran every few milliseconds, and each full collection walked all the process holds
 (torch's own objects, a profile's samples): 100-150 ms a time on a 2-core VM, inside whatever was
 running, a timed run included. On a GPU it more than tripled the time to unpack and capture a
 network inside the loop (docs/results.md). Within a timing loop the objects held from before are

@@ -124,9 +124,9 @@ class GraphReplay:
 class GraphSite:
     """Where a timer's CUDA graphs are captured: one stream, one memory pool (``CudaOps.graph_site``).
 
-    The pool lives while a graph captured into it does, and PyTorch's allocator refuses a capture
-    into a pool whose graphs have all gone but which it has not released yet; so the site keeps
-    its first graph (a run without an anchor frees all of a batch's graphs before the next)."""
+    A pool lives while a graph captured into it does, and PyTorch's caching allocator asserts that
+    a pool it is asked to share is still in use; so the site keeps its first graph (a run without
+    an anchor frees all of a batch's graphs before the next batch is captured)."""
 
     stream: Any
     pool: Any
@@ -544,7 +544,8 @@ class TritonTimer(Timer):
 
         # Only the first capture warms up; should a later one still hit lazy set-up that capture
         # forbids, it is redone with the warm-up and counted.
-        self._site = self._site or self.cuda.graph_site()
+        if self._site is None:
+            self._site = self.cuda.graph_site()
         if self.warmed_up:
             try:
                 return self.cuda.capture(run, self._site, warm_up=False)
