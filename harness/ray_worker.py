@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from gnnlat.errors import GnnlatError
+from harness.gc_pause import collect_between_batches
 from harness.prepare import PREFETCH_BACKENDS, NetworkBuilder, Spec, default_build_workers
 from harness.profile import Anchor, default_batch_archs, time_batch
 from harness.profile_stats import ProfileStats
@@ -154,15 +155,22 @@ class ProfileWorker:
         return samples
 
     def _time_batches(self, jobs: list[Job], stats: ProfileStats, extra: dict) -> list[Sample]:
-        """triton: interleaved batches, every batch's networks submitted to the builders up front."""
+        """triton: interleaved batches, each one's networks submitted to the builders while the
+        batch before is timed (submitted all up front, a chunk's batches were all built inline
+        while the builders started), the collector paused in between (``harness.gc_pause``)."""
         size = default_batch_archs(self.timer.backend)
-        batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
-        pending = [self._builder.submit([(g, c) for g, c, _ in b]) for b in batches]
+        batches = [[(g, c) for g, c, _ in jobs[i:i + size]] for i in range(0, len(jobs), size)]
+        pending = self._builder.submit(batches[0]) if batches else None
         if self._anchor is None:
             self._anchor = Anchor.prepare(self.timer, self.spec.anchor, stats)
         samples: list[Sample] = []
-        for batch, networks in zip(batches, pending):
-            samples += time_batch(self.timer, self.fp, batch, stats, self._anchor, networks, extra)
+        with collect_between_batches() as collect:
+            for k in range(len(batches)):
+                networks = pending
+                pending = self._builder.submit(batches[k + 1]) if k + 1 < len(batches) else None
+                samples += time_batch(self.timer, self.fp, jobs[k * size:(k + 1) * size], stats, self._anchor,
+                                      networks, extra)
+                collect()
         return samples
 
     def close(self) -> None:

@@ -1,6 +1,7 @@
 """The Ray profiler's parts that need no Ray runtime: errors without Ray or with bad options, how a
 node's cores are shared, the driver's plan (re-queued chunks, repeats), a timing worker run
 in-process (triton through the host stand-in), and profiles holding several devices."""
+import gc
 import sys
 
 import pytest
@@ -92,6 +93,31 @@ def test_a_triton_worker_times_batches_through_the_cuda_seam(monkeypatch):
         worker.close()
     assert len(result.samples) == 3 and {s.backend for s in result.samples} == {"triton"}
     assert worker.fp["gpu"] == "host stand-in" and all(s.extra["node_id"] == "local" for s in result.samples)
+
+
+def test_a_triton_worker_submits_each_batch_while_the_one_before_is_timed(monkeypatch):
+    import harness.ray_worker as ray_worker
+    from harness.prepare import NetworkBuilder
+
+    monkeypatch.setattr(timers, "CUDA", HostCuda())
+    monkeypatch.setattr(ray_worker, "default_batch_archs", lambda backend: 1)
+    events = []
+    submit, time_batch = NetworkBuilder.submit, ray_worker.time_batch
+    monkeypatch.setattr(NetworkBuilder, "submit", lambda self, specs: events.append("submit") or submit(self, specs))
+
+    def timed(*args, **kwargs):
+        events.append("time")
+        assert not gc.isenabled()  # the collector waits for the batch's end
+        return time_batch(*args, **kwargs)
+
+    monkeypatch.setattr(ray_worker, "time_batch", timed)
+    worker = ProfileWorker(_spec("triton"))
+    try:
+        result = worker.time_jobs(_jobs(3))
+    finally:
+        worker.close()
+    assert len(result.samples) == 3 and gc.isenabled()
+    assert events == ["submit", "submit", "time", "submit", "time", "time"]
 
 
 def test_onnxruntime_spinning_off_is_part_of_the_device():
