@@ -76,8 +76,7 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
     fp_id = fingerprint_id(fp)
     anchor = anchor_job(cfg.config) if cfg.anchor else None
     t_start = time.perf_counter()
-    with ProfileStore(cfg.path, create=False) as store, NetworkBuilder(workers, timer.to_device) as builder, \
-            collect_between_batches() as collect:
+    with ProfileStore(cfg.path, create=False) as store, NetworkBuilder(workers, timer.to_device) as builder:
         todo, selected = retime_targets(store, timer.backend, fp_id, cfg)
         if selected == 0:
             where = "" if cfg.part == "all" else f" in the {cfg.part} part"
@@ -92,15 +91,16 @@ def run_retime(cfg: RetimeConfig, timer: Timer, progress: Callable[[int, int], N
         specs = [[(s.genotype_json, s.config) for s in b] for b in batches]
         pending = builder.submit(specs[0]) if batches else None
         prepared = Anchor.prepare(timer, anchor if batches else None, stats)
-        for k, batch in enumerate(batches):
-            if k and out_of_time(t_start, cfg.time_limit_s):  # every run times one batch at least
-                break
-            networks, pending = pending, builder.submit(specs[k + 1]) if k + 1 < len(batches) else None
-            time_into_store(store, timer, fp, [(s.genotype_json, s.config, "repeat") for s in batch], stats,
-                            prepared, networks)
-            if progress:
-                progress(k * size + len(batch), len(todo))
-            collect()
+        with collect_between_batches() as collect:  # the streaming path above pauses it itself
+            for k, batch in enumerate(batches):
+                if k and out_of_time(t_start, cfg.time_limit_s):  # every run times one batch at least
+                    break
+                networks, pending = pending, builder.submit(specs[k + 1]) if k + 1 < len(batches) else None
+                time_into_store(store, timer, fp, [(s.genotype_json, s.config, "repeat") for s in batch], stats,
+                                prepared, networks)
+                if progress:
+                    progress(k * size + len(batch), len(todo))
+                collect()
         summary = store.summary()
     stats.wall_s += time.perf_counter() - t_start
     summary.update(retimed=stats.timed, selected=selected, **stats.report(), fingerprint_id=fp_id,
