@@ -31,6 +31,7 @@ from gnnlat.network import NetworkConfig  # noqa: E402
 from gnnlat.published import DARTS_V2  # noqa: E402
 from harness.prepare import PackedNetwork, build_network  # noqa: E402
 from harness.profile import vary_config  # noqa: E402
+from harness.timers import CUDA, GraphSite  # noqa: E402
 
 
 def _ms(t0: float) -> float:
@@ -73,7 +74,7 @@ def _unpacked(specs, stats: dict) -> list:
 
 
 def _capture_torch(fn, warm: bool, stats: dict, tag: str):
-    """As ``CudaOps.capture`` does it now: a warm-up on a fresh side stream, then torch.cuda.graph."""
+    """As the harness captured before dc51d2a: a warm-up on a fresh side stream, then torch.cuda.graph."""
     t0 = time.perf_counter()
     if warm:
         s = torch.cuda.Stream()
@@ -91,27 +92,19 @@ def _capture_torch(fn, warm: bool, stats: dict, tag: str):
     return g
 
 
-def _capture_lean(fn, warm: bool, stream, pool, stats: dict, tag: str, mode: str = "global"):
-    """One stream for warm-up and capture, one memory pool shared by every graph, no synchronize or
-    empty_cache before the capture."""
+def _capture_lean(fn, warm: bool, site: GraphSite, stats: dict, tag: str):
+    """As the harness captures now (``CudaOps.capture``: one stream, one memory pool shared by every
+    graph, no synchronize or cache flush before the capture), the warm-up timed on its own."""
     t0 = time.perf_counter()
     if warm:
-        with torch.cuda.stream(stream):
+        with torch.cuda.stream(site.stream):
             fn()
     t1 = time.perf_counter()
-    g = torch.cuda.CUDAGraph()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
-        g.capture_begin(pool=pool, capture_error_mode=mode)
-        try:
-            fn()
-        finally:
-            g.capture_end()
-    torch.cuda.current_stream().wait_stream(stream)
+    graph = CUDA.capture(fn, site, warm_up=False)
     torch.cuda.synchronize()
     stats.setdefault(f"{tag}_warm", []).append((t1 - t0) * 1e3)
     stats.setdefault(f"{tag}_capture", []).append(_ms(t1))
-    return g
+    return graph
 
 
 def _bench(graphs: list, stats: dict) -> None:
@@ -122,7 +115,7 @@ def _bench(graphs: list, stats: dict) -> None:
             mins = []
             for _ in range(2):
                 t0 = time.perf_counter()
-                runs = do_bench(g.replay, warmup=1, rep=rep, return_mode="all")
+                runs = do_bench(g, warmup=1, rep=rep, return_mode="all")
                 wall = _ms(t0)
                 stats.setdefault(f"bench{rep:g}_wall", []).append(wall)
                 stats.setdefault(f"bench{rep:g}_timed", []).append(sum(runs))
@@ -177,23 +170,23 @@ def main() -> int:
             stats.setdefault("eager_forward", []).append(_ms(t0))
 
     graphs: list = []
-    stream, pool = torch.cuda.Stream(), torch.cuda.graph_pool_handle()
+    site = CUDA.graph_site()
     _section("eager", eager, out)
     _section("capture_torch_warm", lambda: graphs.extend(_capture_torch(f, True, stats, "torch") for f in fns), out)
     lean: list = []
-    _section("capture_lean_warm", lambda: lean.extend(_capture_lean(f, True, stream, pool, stats, "lean") for f in fns), out)
+    _section("capture_lean_warm", lambda: lean.extend(_capture_lean(f, True, site, stats, "lean") for f in fns), out)
     _section("bench", lambda: _bench(lean[: min(8, len(lean))], stats), out)
     # The same networks again without warm-up (their shapes are warm now), then fresh networks
     # (new genotypes, and new configs with --vary) captured cold: does global capture mode allow it?
     _section("capture_lean_nowarm_seen",
-             lambda: [_capture_lean(f, False, stream, pool, stats, "lean_nowarm_seen") for f in fns], out)
+             lambda: [_capture_lean(f, False, site, stats, "lean_nowarm_seen") for f in fns], out)
     fresh = _unpacked(_specs(args.n, args.vary, args.seed + 1), {})
     cold_fail = []
 
     def cold():
         for f in map(_runner, fresh):
             try:
-                _capture_lean(f, False, stream, pool, stats, "lean_nowarm_fresh")
+                _capture_lean(f, False, site, stats, "lean_nowarm_fresh")
             except Exception as exc:  # count and go on: the question is how often it fails
                 cold_fail.append(f"{type(exc).__name__}: {exc}"[:200])
                 torch.cuda.synchronize()
