@@ -2,9 +2,10 @@
 
 The profiling loop's report (``time_per_arch_ms``) says how long each phase took; this says why:
 per network it times building and packing (one host core, as a builder does), unpacking onto the
-GPU, one eager forward, the capture as the harness does it (warm-up, ``torch.cuda.graph``) and a
-leaner capture (one stream, one memory pool for all graphs, no cache emptying), each with and
-without the eager warm-up, then ``do_bench`` rounds of 8 and 4 ms on the same graphs.
+GPU, one eager forward, the capture as the harness did it before dc51d2a (warm-up,
+``torch.cuda.graph``) and as it does it now (``CudaOps.capture``: one stream, one memory pool for
+all graphs, no cache emptying), with and without the eager warm-up, then ``do_bench`` rounds of 8
+and 4 ms on the same graphs.
 
     python benchmarks/gpu_host_costs.py [--n 16] [--vary] [--json FILE]
 
