@@ -1,8 +1,10 @@
-"""Helpers for CLI tests: run commands in-process (CliRunner) or as real subprocesses."""
+"""Helpers for tests: run commands in-process (CliRunner) or as real subprocesses; wait for a
+condition (worker processes starting)."""
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -39,3 +41,12 @@ def spawn(*args: str) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, str(ROOT / "cli.py"), *map(str, args)], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_until(condition, timeout_s: float = 120.0) -> bool:
+    """Poll ``condition`` until it holds (True), failing the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return True

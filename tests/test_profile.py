@@ -1,8 +1,6 @@
 import os
 import random
 
-import time
-
 import pytest
 import torch
 
@@ -15,6 +13,7 @@ from harness.profile_stats import ProfileStats, timed_window_s
 from harness.store import ProfileStore
 from harness.rounds import ScheduleConfig
 from harness.timers import CpuTimer, TimerSettings, summarize
+from tests.cli_helpers import wait_until
 
 TINY = NetworkConfig(C=4, layers=3, resolution=8)
 FAST = TimerSettings(rounds=2, round_ms=3.0, warmup_ms=1.0, max_retries=0)
@@ -159,20 +158,13 @@ def test_builder_inline_builds_lazily_in_order():
     assert [n.config.C for n in nets] == [4, 6]
 
 
-def _wait_until(condition, timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
 def test_builder_builds_inline_until_its_workers_are_up():
     specs = [(DARTS_V2.to_json(), TINY.to_dict())]
     with NetworkBuilder(workers=1) as builder:
         assert not builder.ready()
         builder.submit(specs)()
         assert builder.unpack_s == 0  # built here: nothing came from a worker to unpack
-        _wait_until(builder.ready)
+        wait_until(builder.ready)
         assert [n.config.C for n in builder.submit(specs)()] == [4] and builder.unpack_s > 0
 
 
@@ -180,7 +172,7 @@ def test_a_broken_builder_pool_falls_back_to_building_inline():
     specs = [(DARTS_V2.to_json(), TINY.to_dict())]
     with NetworkBuilder(workers=1) as builder:
         assert [n.config.C for n in builder.submit(specs)()] == [4]  # inline, while the worker starts
-        _wait_until(builder.ready)
+        wait_until(builder.ready)
         assert [n.config.C for n in builder.submit(specs)()] == [4]  # by the worker
         assert builder.unpack_s > 0
         assert not builder.fell_back

@@ -7,8 +7,6 @@ The commands run in-process through click's CliRunner, exactly as a user would t
 import functools
 import math
 
-import time
-
 import pytest
 import torch
 
@@ -21,7 +19,7 @@ from harness.profile import ProfileConfig, run_profile
 from harness.profile_stats import ProfileStats
 from harness.store import ProfileStore
 from harness.timers import HostCuda, TimerSettings, TritonTimer
-from tests.cli_helpers import FAST, TINY, invoke, invoke_json
+from tests.cli_helpers import FAST, TINY, invoke, invoke_json, wait_until
 
 SMALL = NetworkConfig(C=4, layers=3, resolution=8)
 QUICK = TimerSettings(rounds=2, round_ms=2.0, warmup_ms=0.5, max_retries=0)
@@ -54,19 +52,26 @@ def genotype_file(tmp_path):
     return path
 
 
+@pytest.fixture
+def workers_up_first(monkeypatch):
+    """Builders hand batches to their workers only once all are up (``NetworkBuilder.ready``); wait
+    for them, so which batches a short run's workers build does not depend on how fast they start."""
+    up = NetworkBuilder.ready
+    monkeypatch.setattr(NetworkBuilder, "ready", lambda self: wait_until(lambda: up(self)))
+
+
 def _samples(path):
     with ProfileStore(path, create=False) as s:
         return s.samples(kind=None)
 
 
-def test_profile_retime_info_measure_train_on_the_triton_path(host_gpu, monkeypatch, tmp_path, genotype_file):
+def test_profile_retime_info_measure_train_on_the_triton_path(host_gpu, workers_up_first, monkeypatch, tmp_path,
+                                                              genotype_file):
     db = tmp_path / "triton.db"
     # The CLI has no --repeat-delay; 50 primaries before the first repeat would take minutes on
     # the host, so the profile command gets a ProfileConfig that repeats after 1, in batches of 2.
     monkeypatch.setattr(harness.profile, "ProfileConfig",
                         functools.partial(ProfileConfig, repeat_delay=1, batch_archs=2))
-    up = NetworkBuilder.ready
-    monkeypatch.setattr(NetworkBuilder, "ready", lambda self: _wait_until(lambda: up(self)))  # workers from the start
     out = invoke_json("profile", "--n", "6", "--out", db, "--backend", "triton", "--repeat-frac", "0.5",
                       "--seed", "3", *TINY, *FAST)
     assert out["samples"] == 6 and out["repeats"] >= 1
@@ -179,11 +184,10 @@ class CountingHostCuda(HostCuda):
         return x
 
 
-def test_the_anchor_is_prepared_once_and_prefetched_networks_move_in_one_copy(host_gpu, monkeypatch, tmp_path):
+def test_the_anchor_is_prepared_once_and_prefetched_networks_move_in_one_copy(host_gpu, workers_up_first, monkeypatch,
+                                                                              tmp_path):
     cuda = CountingHostCuda()
     monkeypatch.setattr(harness.timers, "CUDA", cuda)
-    up = NetworkBuilder.ready
-    monkeypatch.setattr(NetworkBuilder, "ready", lambda self: _wait_until(lambda: up(self)))  # workers from the start
     out = tmp_path / "t.db"
     cfg = ProfileConfig(n=6, out=str(out), config=SMALL, seed=2, repeat_frac=0.0, batch_archs=2, build_workers=1)
     summary = run_profile(cfg, TritonTimer(settings=QUICK))
@@ -197,14 +201,6 @@ def test_the_anchor_is_prepared_once_and_prefetched_networks_move_in_one_copy(ho
     # each moves as one uint8 buffer.
     buffers = [x for x in cuda.moved if isinstance(x, torch.Tensor) and x.dtype == torch.uint8 and x.dim() == 1]
     assert len(buffers) == 6
-
-
-def _wait_until(condition, timeout_s: float = 120.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return True
 
 
 class ColdFailingHostCuda(CountingHostCuda):
