@@ -70,7 +70,7 @@ def fit_costs(work: np.ndarray, latency: Sequence[float]) -> np.ndarray:
     return costs / scale
 
 
-def roofline_ms(work, costs):
+def roofline_ms(work: np.ndarray | Tensor, costs: np.ndarray | Tensor) -> np.ndarray | Tensor:
     """:math:`\\hat t_\\text{roof}` from ``network_work`` rows and the four costs: numpy arrays,
     or tensors (differentiable in ``work``)."""
     return work @ costs[:3] + costs[3]
