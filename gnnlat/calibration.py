@@ -46,7 +46,7 @@ from gnnlat.genotype import Genotype
 from gnnlat.network import NetworkConfig
 from gnnlat.predictor import LatencyPredictor, PredictorError
 from gnnlat.record import Record
-from gnnlat.roofline import TERMS, fit_costs, network_work, roofline_ms
+from gnnlat.roofline import POOL_COSTS_FROM, TERMS, fit_costs, network_work, roofline_ms
 from gnnlat.split import training_set_meta
 
 MIN_SAMPLES = 2
@@ -152,9 +152,10 @@ def calibrate_predictor(base: LatencyPredictor, records: Sequence[Record],
     blend = {"beta": 0.0}
     if cfg.folds and len(records) >= MIN_BLEND:
         work = network_work(data).numpy()
-        blend = _cross_validated_blend(base, graphs, work, target, cfg)
+        split_pools = len(records) >= POOL_COSTS_FROM  # the folds fit what the whole set will
+        blend = _cross_validated_blend(base, graphs, work, target, cfg, split_pools)
         with torch.no_grad():
-            predictor.roofline.set(fit_costs(work, [r.latency_ms for r in records]), blend["beta"])
+            predictor.roofline.set(fit_costs(work, [r.latency_ms for r in records], split_pools), blend["beta"])
     predictor.meta = _calibrated_meta(base, records, predictor, cfg, blend)
     return predictor
 
@@ -174,7 +175,7 @@ def _fine_tuned(base: LatencyPredictor, data, target: torch.Tensor, cfg: Calibra
 
 
 def _cross_validated_blend(base: LatencyPredictor, graphs: Sequence, work: np.ndarray, target: torch.Tensor,
-                           cfg: CalibrationConfig) -> dict:
+                           cfg: CalibrationConfig, split_pools: bool) -> dict:
     """β from out-of-fold predictions: each fold's GNN is fine-tuned and its roofline fitted on the
     other folds (``work``: :func:`gnnlat.roofline.network_work` of ``graphs``). Closed form: β
     minimises :math:`\\sum_j (\\log t_j - (1-β) g_j - β r_j)^2`."""
@@ -186,7 +187,7 @@ def _cross_validated_blend(base: LatencyPredictor, graphs: Sequence, work: np.nd
         tuned = _fine_tuned(base, collate_graphs([graphs[i] for i in train]), target[train], cfg)
         with torch.no_grad():
             gnn[test] = tuned.log_latency(collate_graphs([graphs[i] for i in test])).numpy()
-        costs = fit_costs(work[train], target[train].exp().numpy())
+        costs = fit_costs(work[train], target[train].exp().numpy(), split_pools)
         roof[test] = np.log(np.maximum(roofline_ms(work[test], costs), 1e-12))
     y, diff = target.numpy(), roof - gnn
     beta = float(np.clip(np.dot(y - gnn, diff) / max(float(np.dot(diff, diff)), 1e-12), 0.0, 1.0))

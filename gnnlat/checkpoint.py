@@ -22,8 +22,10 @@ FORMAT_NAME = "gnnlat-predictor"
 # 3: the metric it predicts (meta "metric": latency, memory, energy); format 2 files predict latency.
 # A format-2 reader refuses format 3, so an older gnnlat never reads a memory predictor as latency.
 # 4: a roofline term and its blend weight (gnnlat.roofline); older files blend none in.
-FORMAT_VERSION = 4
-READABLE_FORMATS = (2, 3, 4)
+# 5: the roofline's pools have their own costs per unit of work; a format-4 file's one cost per
+#    unit of work is read as the same cost for all three groups (the same predictions).
+FORMAT_VERSION = 5
+READABLE_FORMATS = (2, 3, 4, 5)
 
 
 def save_predictor(predictor: LatencyPredictor, path: str | Path) -> None:
@@ -58,11 +60,22 @@ def load_predictor(path: str | Path) -> LatencyPredictor:
         state = dict(ckpt["state_dict"])
         if version < 4:
             state.update({k: v for k, v in predictor.state_dict().items() if k.startswith("roofline.")})
+        elif version == 4:
+            state["roofline.costs"] = four_cost_roofline(state["roofline.costs"])
         predictor.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise PredictorError(f"{path} is a corrupt predictor file ({type(exc).__name__}: {exc})") from None
     predictor.eval()
     return predictor
+
+
+def four_cost_roofline(costs: torch.Tensor) -> torch.Tensor:
+    """A format-4 roofline's (kernels, MACs, elements, intercept) costs as the six of
+    :data:`gnnlat.roofline.TERMS`."""
+    if costs.shape != (4,):
+        raise ValueError(f"a format-4 roofline has 4 costs, got shape {tuple(costs.shape)}")
+    kernels, macs, elements, intercept = costs
+    return torch.stack([kernels, macs, macs, macs, elements, intercept])
 
 
 def matches_device(predictor: LatencyPredictor, fingerprint_id: str) -> bool:

@@ -13,7 +13,7 @@ Model (graphs from :mod:`gnnlat.encoding`; :math:`w` = edge weights, :math:`s_i`
 
 with :math:`\\mu, \\sigma` the training set's feature statistics and :math:`b` its mean
 log-latency minus its mean :math:`\\log \\sum_i s_i` (both stored in checkpoints).
-A calibrated predictor may blend this with a four-cost roofline term in log space
+A calibrated predictor may blend this with a roofline term in log space
 (:mod:`gnnlat.roofline`, weight :math:`\\beta`; 0 for every trained predictor).
 
 Every node predicts its own (log) cost and the readout *adds the costs in ms*, as latency adds up

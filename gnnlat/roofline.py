@@ -1,20 +1,24 @@
-"""Roofline term: latency as kernels launched, work done and bytes moved, with four costs.
+"""Roofline term: latency as kernels launched, work done and bytes moved, with six costs.
 
 On a graph from :mod:`gnnlat.encoding` (:math:`s_i` = node scale, multiplicity × weight):
 
 .. math::
-    \\hat t_\\text{roof} = d + \\sum_i s_i \\, (a \\, k_i + b \\, m_i + c \\, e_i),
-    \\qquad a, b, c, d \\ge 0,
+    \\hat t_\\text{roof} = d + \\sum_i s_i \\, (a \\, k_i + b_{g(i)} \\, m_i + c \\, e_i),
+    \\qquad a, b_g, c, d \\ge 0,
 
 with :math:`k_i` the kernels node :math:`i` launches (:data:`KERNELS`, as eager PyTorch runs the
-op), :math:`m_i` its multiply-accumulates and :math:`e_i` the elements it reads and writes. The
-costs are fitted by non-negative least squares on relative residuals (scipy's ``nnls``), so a few
-samples cannot drive one negative.
+op), :math:`m_i` its multiply-accumulates (a pool's: its window's comparisons or additions) and
+:math:`e_i` the elements it reads and writes. A unit of work costs :math:`b_g` by group: max
+pools, average pools, and everything else. The costs are fitted by non-negative least squares on
+relative residuals (scipy's ``nnls``), so a few samples cannot drive one negative.
 
 Why: what differs most between devices is the balance of a fixed cost per kernel (eager PyTorch,
 a CUDA graph of small kernels) against a cost per unit of work (a fusing runtime such as ONNX
-Runtime). Four non-negative numbers capture that balance from ten samples; a fine-tuned GNN needs
-more samples to move its per-op costs as far. :mod:`gnnlat.calibration` blends the two, in log
+Runtime). A handful of non-negative numbers capture that balance from ten samples; a fine-tuned
+GNN needs more samples to move its per-op costs as far. Pools get their own cost per unit of work
+because their kernels are not the convolutions' (vectorised libraries): fitted per op at the
+search config, a 3×3 max pool costs as much as a separable 3×3 convolution with 5.5 times its
+work on eager PyTorch, half as much on ONNX Runtime and a third on the H200 (docs/results.md). :mod:`gnnlat.calibration` blends the two, in log
 space, with a weight chosen by cross-validation:
 :math:`\\log \\hat t = (1 - \\beta) \\log \\hat t_\\text{GNN} + \\beta \\log \\hat t_\\text{roof}`.
 The term is a sum over weighted nodes, so it stays differentiable w.r.t. the search's α.
@@ -39,41 +43,60 @@ KERNELS: dict[str, int] = {
     "dil_conv_3x3": 4, "dil_conv_5x5": 4, "sep_conv_7x7": 8, "conv_7x1_1x7": 4,
     "preprocess_conv": 3, "preprocess_reduce": 5, "add": 1, "concat": 1, "stem": 2, "head": 3}
 STRIDED_SKIP_KERNELS = 5
-TERMS = ("kernels", "macs", "elements", "intercept")
+TERMS = ("kernels", "macs", "max_pool_macs", "avg_pool_macs", "elements", "intercept")
+POOLS = ("max_pool_3x3", "avg_pool_3x3")  # in TERMS' order
+POOL_COSTS_FROM = 20  # samples: fewer fit one cost per unit of work for pools and the rest
 
 _TYPES = len(NODE_TYPES)
 _COL = {name: _TYPES + i for i, name in enumerate(NUMERIC_FEATURES)}
 
 
 def network_work(data: Data) -> Tensor:
-    """(kernels, MACs, elements) of every graph in ``data``, shape (num_graphs, 3), in float64;
-    differentiable w.r.t. the node scales. Read back from the encoder's features (which store
+    """The work terms of :data:`TERMS` (all but the intercept) of every graph in ``data``, shape
+    (num_graphs, 5), in float64; differentiable w.r.t. the node scales. Read back from the encoder's features (which store
     :math:`\\log_2(\\cdot)/4` of MACs + 1 and of elements), so the encoder stays the one place that
     knows an op's shapes."""
     x = data.x.double()
     kernels = x[:, :_TYPES] @ torch.tensor([float(KERNELS[t]) for t in NODE_TYPES], dtype=x.dtype, device=x.device)
     kernels = kernels + STRIDED_SKIP_KERNELS * x[:, NODE_TYPES.index("skip_connect")] * x[:, _COL["stride2"]]
     macs = torch.exp2(4 * x[:, _COL["log_macs"]]) - 1
+    pool_macs = [macs * x[:, NODE_TYPES.index(pool)] for pool in POOLS]
     elements = torch.exp2(4 * x[:, _COL["log_elements"]])
-    per_node = torch.stack([kernels, macs, elements], 1) * data.node_scale.double().unsqueeze(1)
+    per_node = torch.stack([kernels, macs - sum(pool_macs), *pool_macs, elements], 1)
+    per_node = per_node * data.node_scale.double().unsqueeze(1)
     return scatter(per_node, data.batch, dim=0, dim_size=data.num_graphs, reduce="sum")
 
 
-def fit_costs(work: np.ndarray, latency: Sequence[float]) -> np.ndarray:
-    """The four costs (:data:`TERMS`) from ``work`` (n, 3) and latencies (n,):
-    :math:`\\min \\sum_j ((\\hat t_j - t_j) / t_j)^2` subject to every cost ≥ 0."""
+def fit_costs(work: np.ndarray, latency: Sequence[float], split_pools: bool | None = None) -> np.ndarray:
+    """The costs of :data:`TERMS` from ``work`` (n, 5) and latencies (n,):
+    :math:`\\min \\sum_j ((\\hat t_j - t_j) / t_j)^2` subject to every cost ≥ 0. Unless
+    ``split_pools`` (default: from :data:`POOL_COSTS_FROM` samples on), the pools' work costs what
+    the rest's does: below that, a pool cost trades off against the cost per element moved (both
+    grow with the config) and ten samples pick either (docs/results.md)."""
     t = np.asarray(latency, dtype=np.float64)
-    design = np.column_stack([np.asarray(work, dtype=np.float64), np.ones(len(t))])
+    work = np.asarray(work, dtype=np.float64)
+    if split_pools is None:
+        split_pools = len(t) >= POOL_COSTS_FROM
+    if split_pools:
+        design, columns = work, [0, 1, 2, 3, 4]
+    else:
+        design, columns = np.column_stack([work[:, 0], work[:, 1:4].sum(1), work[:, 4]]), [0, 1, 4]
+    design = np.column_stack([design, np.ones(len(t))])
     scale = np.abs(design).max(0)
     scale[scale == 0] = 1.0  # a term no sample has (no MACs at all) keeps cost 0
-    costs, _ = nnls(design / scale / t[:, None], np.ones_like(t))
-    return costs / scale
+    fitted, _ = nnls(design / scale / t[:, None], np.ones_like(t))
+    fitted = fitted / scale
+    costs = np.zeros(len(TERMS))
+    costs[columns + [5]] = fitted
+    if not split_pools:
+        costs[2:4] = costs[1]
+    return costs
 
 
 def roofline_ms(work: np.ndarray | Tensor, costs: np.ndarray | Tensor) -> np.ndarray | Tensor:
-    """:math:`\\hat t_\\text{roof}` from ``network_work`` rows and the four costs: numpy arrays,
+    """:math:`\\hat t_\\text{roof}` from ``network_work`` rows and the costs of :data:`TERMS`: numpy arrays,
     or tensors (differentiable in ``work``)."""
-    return work @ costs[:3] + costs[3]
+    return work @ costs[:-1] + costs[-1]
 
 
 class Roofline(nn.Module):

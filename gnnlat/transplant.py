@@ -10,7 +10,7 @@ choose what to measure), and six predictors are scored on both held-out sets:
 * ``fine_tune``: the same without the blend (``folds=0``),
 * ``scratch``: a GNN trained from scratch on the same N,
 * ``op_count``: the op-count baseline fitted on the same N,
-* ``roofline``: the four-cost roofline (:mod:`gnnlat.roofline`) fitted on the same N,
+* ``roofline``: the roofline (:mod:`gnnlat.roofline`) fitted on the same N,
 * ``base``: the base predictor unadapted.
 """
 from __future__ import annotations

@@ -142,6 +142,35 @@ def test_blend_leans_on_the_roofline_where_kernels_and_work_decide_latency():
     assert rho(blended) > rho(tuned) + 0.02, (rho(blended), rho(tuned))
 
 
+def test_eager_pytorch_pools_are_priced_apart_from_twenty_samples():
+    """On eager PyTorch a 3x3 max pool costs about what a separable conv does, with a fifth of its
+    work: from 20 samples the roofline prices pools apart, which ranks held-out networks at the
+    search config far better than one cost per unit of work (figures in docs/results.md)."""
+    from gnnlat.roofline import TERMS, fit_costs, network_work, roofline_ms
+    from gnnlat.encoding import encode_genotypes
+    from gnnlat.transplant import TargetSplit
+
+    base = load_predictor(shipped_predictor("onnxruntime-reference"))
+    split = TargetSplit.of(load_records(ROOT / "profiles" / "cpu-reference.db"), seed=0)
+    pick = choose_cover(base, [(r.genotype, r.config) for r in split.pool_fixed],
+                        [(r.genotype, r.config) for r in split.pool_vary], 20)
+    cal = [(split.pool_fixed + split.pool_vary)[i] for i in pick]
+    held = split.held_fixed[:200]
+
+    def work(records):
+        return network_work(encode_genotypes([r.genotype for r in records], [r.config for r in records])).numpy()
+    y, truth = [r.latency_ms for r in cal], [r.latency_ms for r in held]
+    apart, tied = fit_costs(work(cal), y), fit_costs(work(cal), y, split_pools=False)
+    cost = dict(zip(TERMS, apart))
+    assert cost["max_pool_macs"] > 5 * cost["macs"] and tied[1] == tied[2] == tied[3]
+    rho_apart = regression_metrics(roofline_ms(work(held), apart), truth)["spearman_rho"]
+    rho_tied = regression_metrics(roofline_ms(work(held), tied), truth)["spearman_rho"]
+    assert rho_apart > 0.95 and rho_apart > rho_tied + 0.2, (rho_apart, rho_tied)
+    calibrated = calibrate_predictor(base, cal, CalibrationConfig(steps=150))
+    assert calibrated.meta["calibration"]["blend"]["beta"] > 0
+    assert float(calibrated.roofline.costs[2]) > 5 * float(calibrated.roofline.costs[1])
+
+
 def test_too_few_samples_or_no_folds_blend_nothing(eager_to_ort):
     base, fixed, vary = eager_to_ort
     few = calibrate_predictor(base, fixed[:2] + vary[:2], CalibrationConfig(steps=5))

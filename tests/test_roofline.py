@@ -28,7 +28,7 @@ def test_kernels_count_what_eager_pytorch_launches():
 
 def test_work_grows_with_the_config_and_ignores_cell_merging():
     small, wide = _work([DARTS_V2])[0], _work([DARTS_V2], NetworkConfig(C=32, layers=8))[0]
-    assert wide[0] == small[0] and wide[1] > 3 * small[1] and wide[2] > 1.9 * small[2]
+    assert wide[0] == small[0] and wide[1] > 3 * small[1] and wide[4] > 1.9 * small[4]
     deep = NetworkConfig(C=16, layers=14)
     np.testing.assert_allclose(_work([DARTS_V2, NASNET], deep, True), _work([DARTS_V2, NASNET], deep, False),
                                rtol=1e-9)
@@ -38,11 +38,24 @@ def test_fit_costs_recovers_the_costs_and_never_goes_negative():
     genotypes = sample_genotypes(3, 40)
     configs = [NetworkConfig(C=c, layers=8, resolution=r) for c, r in zip([8, 16, 24, 32] * 10, [16, 32] * 20)]
     work = network_work(encode_genotypes(genotypes, configs)).numpy()
-    truth = np.array([2e-3, 3e-8, 1e-7, 0.3])
+    truth = np.array([2e-3, 3e-8, 2e-7, 5e-8, 1e-7, 0.3])
     np.testing.assert_allclose(fit_costs(work, roofline_ms(work, truth)), truth, rtol=1e-6)
     # latencies that fall as kernels grow: least squares would give kernels a negative cost
     falling = 10.0 / work[:, 0]
     assert np.all(fit_costs(work, falling) >= 0)
+
+
+def test_below_twenty_samples_pools_cost_what_the_rest_does():
+    genotypes = sample_genotypes(4, 40)
+    configs = [NetworkConfig(C=c, layers=8, resolution=r) for c, r in zip([8, 16, 24, 32] * 10, [16, 32] * 20)]
+    work = network_work(encode_genotypes(genotypes, configs)).numpy()
+    tied = np.array([2e-3, 3e-8, 3e-8, 3e-8, 1e-7, 0.3])
+    few = fit_costs(work[:10], roofline_ms(work[:10], tied))
+    assert few[1] == few[2] == few[3]
+    np.testing.assert_allclose(few, tied, rtol=1e-6)
+    split = np.array([2e-3, 3e-8, 4e-7, 1e-7, 1e-7, 0.3])
+    assert len(set(fit_costs(work[:10], roofline_ms(work[:10], split))[1:4])) == 1
+    np.testing.assert_allclose(fit_costs(work[:10], roofline_ms(work[:10], split), split_pools=True), split, rtol=1e-6)
 
 
 def test_blend_weight_zero_is_the_gnn_and_one_is_the_roofline():
@@ -50,7 +63,7 @@ def test_blend_weight_zero_is_the_gnn_and_one_is_the_roofline():
     predictor = LatencyPredictor().eval()
     data = encode_genotypes([DARTS_V2, NASNET], [SEARCH_CONFIG] * 2)
     gnn = predictor.log_latency(data).detach()
-    costs = np.array([1e-2, 1e-8, 0.0, 0.1])
+    costs = np.array([1e-2, 1e-8, 2e-8, 0.0, 0.0, 0.1])
     predictor.roofline.set(costs, 1.0)
     roof = roofline_ms(network_work(data).numpy(), costs)
     np.testing.assert_allclose(predictor.log_latency(data).detach().numpy(), np.log(roof), rtol=1e-5)
@@ -61,13 +74,25 @@ def test_blend_weight_zero_is_the_gnn_and_one_is_the_roofline():
         Roofline().set(costs, 1.5)
     with pytest.raises(ValueError, match="costs >= 0"):
         Roofline().set(-costs, 0.5)
-    assert len(TERMS) == 4
+    assert len(TERMS) == 6
+
+
+def test_pools_work_is_counted_apart_from_the_rest():
+    """Swapping a cell's max pools for average pools moves their work from one term to the other
+    and leaves kernels, other work and elements as they were; convolutions add none to either."""
+    maxes = uniform_cell(("max_pool_3x3",) * 2, ("max_pool_3x3",) * 2)
+    avgs = uniform_cell(("avg_pool_3x3",) * 2, ("avg_pool_3x3",) * 2)
+    seps = uniform_cell(("sep_conv_3x3",) * 2, ("sep_conv_3x3",) * 2)
+    w_max, w_avg, w_sep = _work([maxes, avgs, seps])
+    assert w_max[2] > 0 and w_max[3] == 0 and w_avg[2] == 0 and w_avg[3] == pytest.approx(w_max[2])
+    np.testing.assert_allclose(w_max[[0, 1, 4]], w_avg[[0, 1, 4]])
+    assert w_sep[2] == w_sep[3] == 0 and w_sep[1] > w_max[1] + w_max[2]
 
 
 def test_blended_prediction_stays_differentiable_in_the_weights():
     torch.manual_seed(0)
     predictor = LatencyPredictor().eval()
-    predictor.roofline.set(np.array([1e-2, 1e-8, 1e-7, 0.1]), 0.5)
+    predictor.roofline.set(np.array([1e-2, 1e-8, 3e-8, 2e-8, 1e-7, 0.1]), 0.5)
     one_hot = [torch.softmax(one_hot_alpha(DARTS_V2, r), -1) for r in (False, True)]
     soft = predictor.predict_weights(*one_hot, SEARCH_CONFIG)
     np.testing.assert_allclose(soft.item(), predictor.predict([DARTS_V2], SEARCH_CONFIG)[0], rtol=1e-4)
