@@ -53,9 +53,9 @@ _COL = {name: _TYPES + i for i, name in enumerate(NUMERIC_FEATURES)}
 
 def network_work(data: Data) -> Tensor:
     """The work terms of :data:`TERMS` (all but the intercept) of every graph in ``data``, shape
-    (num_graphs, 5), in float64; differentiable w.r.t. the node scales. Read back from the encoder's features (which store
-    :math:`\\log_2(\\cdot)/4` of MACs + 1 and of elements), so the encoder stays the one place that
-    knows an op's shapes."""
+    (num_graphs, 5), in float64; differentiable w.r.t. the node scales. Read back from the
+    encoder's features (which store :math:`\\log_2(\\cdot)/4` of MACs + 1 and of elements), so the
+    encoder stays the one place that knows an op's shapes."""
     x = data.x.double()
     kernels = x[:, :_TYPES] @ torch.tensor([float(KERNELS[t]) for t in NODE_TYPES], dtype=x.dtype, device=x.device)
     kernels = kernels + STRIDED_SKIP_KERNELS * x[:, NODE_TYPES.index("skip_connect")] * x[:, _COL["stride2"]]
