@@ -159,17 +159,16 @@ class ProfileWorker:
         batch before is timed (submitted all up front, a chunk's batches were all built inline
         while the builders started), the collector paused in between (``harness.gc_pause``)."""
         size = default_batch_archs(self.timer.backend)
-        batches = [[(g, c) for g, c, _ in jobs[i:i + size]] for i in range(0, len(jobs), size)]
-        pending = self._builder.submit(batches[0]) if batches else None
+        batches = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+        specs = [[(g, c) for g, c, _ in b] for b in batches]
+        pending = self._builder.submit(specs[0]) if batches else None
         if self._anchor is None:
             self._anchor = Anchor.prepare(self.timer, self.spec.anchor, stats)
         samples: list[Sample] = []
         with collect_between_batches() as collect:
-            for k in range(len(batches)):
-                networks = pending
-                pending = self._builder.submit(batches[k + 1]) if k + 1 < len(batches) else None
-                samples += time_batch(self.timer, self.fp, jobs[k * size:(k + 1) * size], stats, self._anchor,
-                                      networks, extra)
+            for k, batch in enumerate(batches):
+                networks, pending = pending, self._builder.submit(specs[k + 1]) if k + 1 < len(batches) else None
+                samples += time_batch(self.timer, self.fp, batch, stats, self._anchor, networks, extra)
                 collect()
         return samples
 
