@@ -1,9 +1,10 @@
 """Calibration: a predictor for one device adapted to another from a few dozen measurements.
 
 Which architectures to measure (:func:`choose_cover`, what ``calibrate`` uses): 30% at the fixed
-config (at least 10, up to half), spread evenly over the base predictor's predicted latency range,
-so a few samples still span fast and slow networks (a random few cluster in the middle); the rest
-at varied configs chosen to cover the config space. :func:`choose_spread` (half and half, both
+config (at least 10, up to half), spread over the base predictor's predicted latency and over the
+share of pool work, so a few samples still span fast and slow networks (a random few cluster in
+the middle) and tell pools' cost from the rest's; the rest at varied configs chosen to cover the
+config space. :func:`choose_spread` (half and half, both
 spread over latency) is kept as the comparison; figures in docs/results.md.
 
 How to adapt (:func:`calibrate_predictor`): every weight of the base predictor is fine-tuned on
@@ -20,15 +21,16 @@ it to the new device's per-op costs. A log-affine rescaling of the base keeps it
 is wrong across backends (eager PyTorch is overhead-bound, ONNX Runtime compute-bound); tuning the
 output head alone ranks worse than tuning everything (figures in docs/results.md).
 
-The fine-tuned GNN is then blended in log space with a roofline fitted on the same samples (four
-non-negative costs: per kernel, per MAC, per element, fixed; :mod:`gnnlat.roofline`):
+The fine-tuned GNN is then blended in log space with a roofline fitted on the same samples
+(non-negative costs per kernel, per unit of work of pools and of the rest, per element moved, per
+element moved off whole SIMD blocks, and a fixed one; below 10 samples one cost per unit of work
+and no surcharge; :mod:`gnnlat.roofline`):
 :math:`\\log \\hat t = (1 - \\beta) \\log \\hat t_\\text{GNN} + \\beta \\log \\hat t_\\text{roof}`.
 :math:`\\beta \\in [0, 1]` minimises the squared log error of the two models' out-of-fold
-predictions (``folds``-fold cross-validation on the N; each fold fine-tunes and fits afresh), and
-is 0 when the roofline alone cross-validates worse than the GNN: mixed in anyway, it lifts the
-ranking on unseen configs a little and costs up to 1.7 points of MAPE at the search config. Where
-the device's latency is kernel count and work (a GPU's CUDA graphs), β goes towards 1 and ten
-samples rank as well as a thousand (figures in docs/results.md).
+predictions (``folds``-fold cross-validation on the N; each fold fine-tunes and fits afresh).
+Where the device's latency is kernel count and work (a GPU's CUDA graphs), β goes towards 1 and
+ten samples rank as well as a thousand; on eager PyTorch the roofline's pool costs set the ranking
+at the search config (figures in docs/results.md).
 """
 from __future__ import annotations
 
@@ -46,7 +48,7 @@ from gnnlat.genotype import Genotype
 from gnnlat.network import NetworkConfig
 from gnnlat.predictor import LatencyPredictor, PredictorError
 from gnnlat.record import Record
-from gnnlat.roofline import POOL_COSTS_FROM, TERMS, fit_costs, network_work, roofline_ms
+from gnnlat.roofline import SPLIT_COSTS_FROM, TERMS, fit_costs, network_work, roofline_ms
 from gnnlat.split import training_set_meta
 
 MIN_SAMPLES = 2
@@ -84,19 +86,26 @@ def choose_spread(predictor: LatencyPredictor, fixed: Sequence[tuple[Genotype, N
 
 def choose_cover(predictor: LatencyPredictor, fixed: Sequence[tuple[Genotype, NetworkConfig]],
                  varied: Sequence[tuple[Genotype, NetworkConfig]], n: int) -> list[int]:
-    """Like :func:`choose_spread`, but ``FIXED_SHARE`` of ``n`` from ``fixed`` (spread over the
-    predicted latency) and the varied rest chosen to *cover the config space*: greedy farthest-point
-    (k-centre) selection in the unit cube of (log C, log layers, log resolution, log batch,
-    predicted log-latency), starting from the largest corner.
+    """``FIXED_SHARE`` of ``n`` from ``fixed`` and the rest from ``varied``, each side chosen to
+    *cover* what the calibration must tell apart: greedy farthest-point (k-centre) selection in a
+    unit cube, starting from its largest corner. At the fixed config the cube's axes are the
+    predicted log-latency and the shares of max-pool and average-pool work; at varied configs, log
+    C, log layers, log resolution, log batch and the predicted log-latency.
 
     Why: on configs a predictor has not seen, its error is mostly one offset per config (how cost
     scales with channels, depth, resolution and batch), and a spread over latency alone can leave a
-    whole corner (for example every C = 32 config) unmeasured. Below ``MIN_COVER`` varied samples
-    the k-centres would be corners only, which interpolate worse than a spread: up to N = 10 this
-    is :func:`choose_spread`."""
+    whole corner (for example every C = 32 config) unmeasured. At the fixed config, samples spread
+    over latency alone have pool shares alike, so the roofline cannot tell a pool's cost from the
+    rest's, which is what sets eager PyTorch's ranking. Below ``SPLIT_COSTS_FROM`` samples the
+    roofline has no pool cost of its own, and the fixed-config samples are spread over latency
+    alone; below ``MIN_COVER`` varied samples the config k-centres would be corners only, which
+    interpolate worse than a spread over latency."""
     n_fixed = _fixed_count(fixed, varied, n, max(round(FIXED_SHARE * n), min(n // 2, MIN_FIXED)))
-    choose_varied = _cover if n - n_fixed >= MIN_COVER else _spread
-    return _spread(predictor, fixed, n_fixed) + [len(fixed) + i for i in choose_varied(predictor, varied, n - n_fixed)]
+    chosen_varied = (_k_centres(_config_points(predictor, varied), n - n_fixed) if n - n_fixed >= MIN_COVER
+                     else _spread(predictor, varied, n - n_fixed))
+    chosen_fixed = (_k_centres(_pool_points(predictor, fixed), n_fixed) if n >= SPLIT_COSTS_FROM
+                    else _spread(predictor, fixed, n_fixed))
+    return chosen_fixed + [len(fixed) + i for i in chosen_varied]
 
 
 def _fixed_count(fixed: Sequence, varied: Sequence, n: int, wanted: int) -> int:
@@ -117,11 +126,22 @@ def _spread(predictor: LatencyPredictor, candidates: Sequence[tuple[Genotype, Ne
     return [int(order[p]) for p in positions]
 
 
-def _cover(predictor: LatencyPredictor, candidates: Sequence[tuple[Genotype, NetworkConfig]], k: int) -> list[int]:
+def _config_points(predictor: LatencyPredictor, candidates: Sequence[tuple[Genotype, NetworkConfig]]) -> np.ndarray:
+    latency = predictor.predict([g for g, _ in candidates], [c for _, c in candidates])
+    return np.log([[c.C, c.layers, c.resolution, c.batch, t] for (_, c), t in zip(candidates, latency)])
+
+
+def _pool_points(predictor: LatencyPredictor, candidates: Sequence[tuple[Genotype, NetworkConfig]]) -> np.ndarray:
+    genotypes, configs = [g for g, _ in candidates], [c for _, c in candidates]
+    work = network_work(encode_genotypes(genotypes, configs)).numpy()
+    max_pool, avg_pool = work[:, TERMS.index("max_pool_macs")], work[:, TERMS.index("avg_pool_macs")]
+    total = work[:, TERMS.index("macs")] + max_pool + avg_pool
+    return np.column_stack([np.log(predictor.predict(genotypes, configs)), max_pool / total, avg_pool / total])
+
+
+def _k_centres(points: np.ndarray, k: int) -> list[int]:
     if k == 0:
         return []
-    latency = predictor.predict([g for g, _ in candidates], [c for _, c in candidates])
-    points = np.log([[c.C, c.layers, c.resolution, c.batch, t] for (_, c), t in zip(candidates, latency)])
     points = (points - points.min(0)) / np.maximum(np.ptp(points, axis=0), 1e-12)
     chosen = [int(np.argmax(points.sum(1)))]
     distance = np.linalg.norm(points - points[chosen[0]], axis=1)
@@ -152,10 +172,10 @@ def calibrate_predictor(base: LatencyPredictor, records: Sequence[Record],
     blend = {"beta": 0.0}
     if cfg.folds and len(records) >= MIN_BLEND:
         work = network_work(data).numpy()
-        split_pools = len(records) >= POOL_COSTS_FROM  # the folds fit what the whole set will
-        blend = _cross_validated_blend(base, graphs, work, target, cfg, split_pools)
+        split = len(records) >= SPLIT_COSTS_FROM  # the folds fit what the whole set will
+        blend = _cross_validated_blend(base, graphs, work, target, cfg, split)
         with torch.no_grad():
-            predictor.roofline.set(fit_costs(work, [r.latency_ms for r in records], split_pools), blend["beta"])
+            predictor.roofline.set(fit_costs(work, [r.latency_ms for r in records], split), blend["beta"])
     predictor.meta = _calibrated_meta(base, records, predictor, cfg, blend)
     return predictor
 
@@ -175,7 +195,7 @@ def _fine_tuned(base: LatencyPredictor, data, target: torch.Tensor, cfg: Calibra
 
 
 def _cross_validated_blend(base: LatencyPredictor, graphs: Sequence, work: np.ndarray, target: torch.Tensor,
-                           cfg: CalibrationConfig, split_pools: bool) -> dict:
+                           cfg: CalibrationConfig, split: bool) -> dict:
     """β from out-of-fold predictions: each fold's GNN is fine-tuned and its roofline fitted on the
     other folds (``work``: :func:`gnnlat.roofline.network_work` of ``graphs``). Closed form: β
     minimises :math:`\\sum_j (\\log t_j - (1-β) g_j - β r_j)^2`."""
@@ -187,15 +207,13 @@ def _cross_validated_blend(base: LatencyPredictor, graphs: Sequence, work: np.nd
         tuned = _fine_tuned(base, collate_graphs([graphs[i] for i in train]), target[train], cfg)
         with torch.no_grad():
             gnn[test] = tuned.log_latency(collate_graphs([graphs[i] for i in test])).numpy()
-        costs = fit_costs(work[train], target[train].exp().numpy(), split_pools)
+        costs = fit_costs(work[train], target[train].exp().numpy(), split)
         roof[test] = np.log(np.maximum(roofline_ms(work[test], costs), 1e-12))
     y, diff = target.numpy(), roof - gnn
     beta = float(np.clip(np.dot(y - gnn, diff) / max(float(np.dot(diff, diff)), 1e-12), 0.0, 1.0))
 
     def mape(pred: np.ndarray) -> float:
         return float(np.mean(np.abs(np.exp(pred - y) - 1)))
-    if mape(roof) > mape(gnn):
-        beta = 0.0  # a roofline that cross-validates worse than the GNN only blurs its ranking
     cv_mape = {"gnn": mape(gnn), "roofline": mape(roof), "blend": mape(gnn + beta * diff)}
     return {"beta": beta, "folds": int(fold.max()) + 1, "cv_mape": cv_mape}
 

@@ -24,8 +24,10 @@ FORMAT_NAME = "gnnlat-predictor"
 # 4: a roofline term and its blend weight (gnnlat.roofline); older files blend none in.
 # 5: the roofline's pools have their own costs per unit of work; a format-4 file's one cost per
 #    unit of work is read as the same cost for all three groups (the same predictions).
-FORMAT_VERSION = 5
-READABLE_FORMATS = (2, 3, 4, 5)
+# 6: the roofline has a surcharge per element moved by ops whose channels are not whole SIMD blocks;
+#    older files have none (cost 0: the same predictions).
+FORMAT_VERSION = 6
+READABLE_FORMATS = (2, 3, 4, 5, 6)
 
 
 def save_predictor(predictor: LatencyPredictor, path: str | Path) -> None:
@@ -60,8 +62,8 @@ def load_predictor(path: str | Path) -> LatencyPredictor:
         state = dict(ckpt["state_dict"])
         if version < 4:
             state.update({k: v for k, v in predictor.state_dict().items() if k.startswith("roofline.")})
-        elif version == 4:
-            state["roofline.costs"] = four_cost_roofline(state["roofline.costs"])
+        elif version < FORMAT_VERSION:
+            state["roofline.costs"] = older_roofline(state["roofline.costs"], version)
         predictor.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise PredictorError(f"{path} is a corrupt predictor file ({type(exc).__name__}: {exc})") from None
@@ -69,13 +71,17 @@ def load_predictor(path: str | Path) -> LatencyPredictor:
     return predictor
 
 
-def four_cost_roofline(costs: torch.Tensor) -> torch.Tensor:
-    """A format-4 roofline's (kernels, MACs, elements, intercept) costs as the six of
-    :data:`gnnlat.roofline.TERMS`."""
-    if costs.shape != (4,):
-        raise ValueError(f"a format-4 roofline has 4 costs, got shape {tuple(costs.shape)}")
-    kernels, macs, elements, intercept = costs
-    return torch.stack([kernels, macs, macs, macs, elements, intercept])
+def older_roofline(costs: torch.Tensor, version: int) -> torch.Tensor:
+    """A format-4 roofline's (kernels, MACs, elements, intercept) or a format-5 one's (kernels, MACs,
+    max-pool MACs, average-pool MACs, elements, intercept) costs as the seven of
+    :data:`gnnlat.roofline.TERMS`, predicting what they did."""
+    expected = {4: 4, 5: 6}[version]
+    if costs.shape != (expected,):
+        raise ValueError(f"a format-{version} roofline has {expected} costs, got shape {tuple(costs.shape)}")
+    if version == 4:
+        kernels, macs, elements, intercept = costs
+        costs = torch.stack([kernels, macs, macs, macs, elements, intercept])
+    return torch.cat([costs[:5], torch.zeros(1, dtype=costs.dtype), costs[5:]])
 
 
 def matches_device(predictor: LatencyPredictor, fingerprint_id: str) -> bool:

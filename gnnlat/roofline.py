@@ -1,16 +1,18 @@
-"""Roofline term: latency as kernels launched, work done and bytes moved, with six costs.
+"""Roofline term: latency as kernels launched, work done and bytes moved, with seven costs.
 
 On a graph from :mod:`gnnlat.encoding` (:math:`s_i` = node scale, multiplicity × weight):
 
 .. math::
-    \\hat t_\\text{roof} = d + \\sum_i s_i \\, (a \\, k_i + b_{g(i)} \\, m_i + c \\, e_i),
-    \\qquad a, b_g, c, d \\ge 0,
+    \\hat t_\\text{roof} = d + \\sum_i s_i \\, (a \\, k_i + b_{g(i)} \\, m_i + c \\, e_i + u \\, e_i [i \\notin B]),
+    \\qquad a, b_g, c, u, d \\ge 0,
 
 with :math:`k_i` the kernels node :math:`i` launches (:data:`KERNELS`, as eager PyTorch runs the
 op), :math:`m_i` its multiply-accumulates (a pool's: its window's comparisons or additions) and
 :math:`e_i` the elements it reads and writes. A unit of work costs :math:`b_g` by group: max
-pools, average pools, and everything else. The costs are fitted by non-negative least squares on
-relative residuals (scipy's ``nnls``), so a few samples cannot drive one negative.
+pools, average pools, and everything else. :math:`B` holds the nodes whose input and output
+channels are whole SIMD blocks (multiples of :data:`BLOCK`); the others' elements pay a
+surcharge :math:`u`. The costs are fitted by non-negative least squares on relative residuals
+(scipy's ``nnls``), so a few samples cannot drive one negative.
 
 Why: what differs most between devices is the balance of a fixed cost per kernel (eager PyTorch,
 a CUDA graph of small kernels) against a cost per unit of work (a fusing runtime such as ONNX
@@ -18,8 +20,12 @@ Runtime). A handful of non-negative numbers capture that balance from ten sample
 GNN needs more samples to move its per-op costs as far. Pools get their own cost per unit of work
 because their kernels are not the convolutions' (vectorised libraries): fitted per op at the
 search config, a 3×3 max pool costs as much as a separable 3×3 convolution with 5.5 times its
-work on eager PyTorch, half as much on ONNX Runtime and a third on the H200 (docs/results.md). :mod:`gnnlat.calibration` blends the two, in log
-space, with a weight chosen by cross-validation:
+work on eager PyTorch, half as much on ONNX Runtime and a third on the H200. ONNX Runtime runs
+blocked (NCHWc) kernels only on whole blocks of channels and reorders the layout around the rest:
+fitted on its whole profile, an element moved by a node off the blocks costs five times one on
+them, and without the surcharge the roofline misses networks of other widths by 22% instead of 7%
+(docs/results.md). :mod:`gnnlat.calibration` blends the roofline with the GNN, in log space, with
+a weight chosen by cross-validation:
 :math:`\\log \\hat t = (1 - \\beta) \\log \\hat t_\\text{GNN} + \\beta \\log \\hat t_\\text{roof}`.
 The term is a sum over weighted nodes, so it stays differentiable w.r.t. the search's α.
 """
@@ -43,9 +49,10 @@ KERNELS: dict[str, int] = {
     "dil_conv_3x3": 4, "dil_conv_5x5": 4, "sep_conv_7x7": 8, "conv_7x1_1x7": 4,
     "preprocess_conv": 3, "preprocess_reduce": 5, "add": 1, "concat": 1, "stem": 2, "head": 3}
 STRIDED_SKIP_KERNELS = 5
-TERMS = ("kernels", "macs", "max_pool_macs", "avg_pool_macs", "elements", "intercept")
+TERMS = ("kernels", "macs", "max_pool_macs", "avg_pool_macs", "elements", "unblocked_elements", "intercept")
 POOLS = ("max_pool_3x3", "avg_pool_3x3")  # in TERMS' order
-POOL_COSTS_FROM = 20  # samples: fewer fit one cost per unit of work for pools and the rest
+BLOCK = 16  # channels per SIMD block of a blocked CPU kernel (16 floats: AVX-512)
+SPLIT_COSTS_FROM = 10  # samples: fewer fit four costs (docs/results.md)
 
 _TYPES = len(NODE_TYPES)
 _COL = {name: _TYPES + i for i, name in enumerate(NUMERIC_FEATURES)}
@@ -53,7 +60,7 @@ _COL = {name: _TYPES + i for i, name in enumerate(NUMERIC_FEATURES)}
 
 def network_work(data: Data) -> Tensor:
     """The work terms of :data:`TERMS` (all but the intercept) of every graph in ``data``, shape
-    (num_graphs, 5), in float64; differentiable w.r.t. the node scales. Read back from the
+    (num_graphs, 6), in float64; differentiable w.r.t. the node scales. Read back from the
     encoder's features (which store :math:`\\log_2(\\cdot)/4` of MACs + 1 and of elements), so the
     encoder stays the one place that knows an op's shapes."""
     x = data.x.double()
@@ -62,33 +69,30 @@ def network_work(data: Data) -> Tensor:
     macs = torch.exp2(4 * x[:, _COL["log_macs"]]) - 1
     pool_macs = [macs * x[:, NODE_TYPES.index(pool)] for pool in POOLS]
     elements = torch.exp2(4 * x[:, _COL["log_elements"]])
-    per_node = torch.stack([kernels, macs - sum(pool_macs), *pool_macs, elements], 1)
+    blocked = x[:, _COL[f"c_in_div{BLOCK}"]] * x[:, _COL[f"c_out_div{BLOCK}"]]
+    per_node = torch.stack([kernels, macs - sum(pool_macs), *pool_macs, elements, elements * (1 - blocked)], 1)
     per_node = per_node * data.node_scale.double().unsqueeze(1)
     return scatter(per_node, data.batch, dim=0, dim_size=data.num_graphs, reduce="sum")
 
 
-def fit_costs(work: np.ndarray, latency: Sequence[float], split_pools: bool | None = None) -> np.ndarray:
-    """The costs of :data:`TERMS` from ``work`` (n, 5) and latencies (n,):
+def fit_costs(work: np.ndarray, latency: Sequence[float], split: bool | None = None) -> np.ndarray:
+    """The costs of :data:`TERMS` from ``work`` (n, 6) and latencies (n,):
     :math:`\\min \\sum_j ((\\hat t_j - t_j) / t_j)^2` subject to every cost ≥ 0. Unless
-    ``split_pools`` (default: from :data:`POOL_COSTS_FROM` samples on), the pools' work costs what
-    the rest's does: below that, a pool cost trades off against the cost per element moved (both
-    grow with the config) and ten samples pick either (docs/results.md)."""
+    ``split`` (default: from :data:`SPLIT_COSTS_FROM` samples on), pool work costs what the rest's
+    does and unblocked elements pay no surcharge: four costs, not seven, for a handful of samples."""
     t = np.asarray(latency, dtype=np.float64)
     work = np.asarray(work, dtype=np.float64)
-    if split_pools is None:
-        split_pools = len(t) >= POOL_COSTS_FROM
-    if split_pools:
-        design, columns = work, [0, 1, 2, 3, 4]
-    else:
-        design, columns = np.column_stack([work[:, 0], work[:, 1:4].sum(1), work[:, 4]]), [0, 1, 4]
+    if split is None:
+        split = len(t) >= SPLIT_COSTS_FROM
+    columns = [0, 1, 2, 3, 4, 5] if split else [0, 1, 4]
+    design = work if split else np.column_stack([work[:, 0], work[:, 1:4].sum(1), work[:, 4]])
     design = np.column_stack([design, np.ones(len(t))])
     scale = np.abs(design).max(0)
     scale[scale == 0] = 1.0  # a term no sample has (no MACs at all) keeps cost 0
     fitted, _ = nnls(design / scale / t[:, None], np.ones_like(t))
-    fitted = fitted / scale
     costs = np.zeros(len(TERMS))
-    costs[columns + [5]] = fitted
-    if not split_pools:
+    costs[columns + [6]] = fitted / scale
+    if not split:
         costs[2:4] = costs[1]
     return costs
 

@@ -149,29 +149,32 @@ def test_checkpoint_reads_format_3_without_a_roofline(trained_synthetic, tmp_pat
     torch.save(ckpt, path)
     old = load_predictor(path)
     assert float(old.roofline.blend) == 0
-    old.roofline.set(np.array([1e-2, 0.0, 3e-8, 1e-8, 1e-7, 0.5]), 0.4)
+    old.roofline.set(np.array([1e-2, 0.0, 3e-8, 1e-8, 1e-7, 2e-7, 0.5]), 0.4)
     save_predictor(old, path)
     again = load_predictor(path)
-    assert float(again.roofline.blend) == pytest.approx(0.4) and float(again.roofline.costs[5]) == 0.5
+    assert float(again.roofline.blend) == pytest.approx(0.4) and float(again.roofline.costs[6]) == 0.5
 
 
-def test_checkpoint_reads_a_format_4_roofline_as_the_same_predictions(trained_synthetic, tmp_path):
+@pytest.mark.parametrize("version, old_costs", [
+    (4, [1e-3, 2e-8, 1e-7, 0.05]), (5, [1e-3, 2e-8, 2e-8, 2e-8, 1e-7, 0.05])])
+def test_checkpoint_reads_an_older_roofline_as_the_same_predictions(trained_synthetic, tmp_path, version, old_costs):
     """Format 4 had one cost per unit of work; it becomes the cost of every group (pools and the
-    rest), so a calibrated file from before predicts what it did. A malformed roofline is refused."""
+    rest). Neither 4 nor 5 had the unblocked surcharge; it is 0. So a calibrated file from before
+    predicts what it did. A malformed roofline is refused."""
     predictor, _ = trained_synthetic
-    predictor.roofline.set(np.array([1e-3, 2e-8, 2e-8, 2e-8, 1e-7, 0.05]), 0.5)
+    predictor.roofline.set(np.array([1e-3, 2e-8, 2e-8, 2e-8, 1e-7, 0.0, 0.05]), 0.5)
     path = tmp_path / "p.pt"
     save_predictor(predictor, path)
     ckpt = torch.load(path, weights_only=True)
-    ckpt["format_version"] = 4
-    ckpt["state_dict"]["roofline.costs"] = torch.tensor([1e-3, 2e-8, 1e-7, 0.05], dtype=torch.float64)
+    ckpt["format_version"] = version
+    ckpt["state_dict"]["roofline.costs"] = torch.tensor(old_costs, dtype=torch.float64)
     torch.save(ckpt, path)
     genotypes = sample_genotypes(3, 4)
     np.testing.assert_allclose(load_predictor(path).predict(genotypes, [SMALL] * 4),
                                predictor.predict(genotypes, [SMALL] * 4), rtol=1e-6)
-    ckpt["state_dict"]["roofline.costs"] = torch.zeros(6, dtype=torch.float64)
+    ckpt["state_dict"]["roofline.costs"] = torch.zeros(7, dtype=torch.float64)
     torch.save(ckpt, path)
-    with pytest.raises(PredictorError, match="corrupt.*4 costs"):
+    with pytest.raises(PredictorError, match=f"corrupt.*{len(old_costs)} costs"):
         load_predictor(path)
 
 

@@ -38,24 +38,28 @@ def test_fit_costs_recovers_the_costs_and_never_goes_negative():
     genotypes = sample_genotypes(3, 40)
     configs = [NetworkConfig(C=c, layers=8, resolution=r) for c, r in zip([8, 16, 24, 32] * 10, [16, 32] * 20)]
     work = network_work(encode_genotypes(genotypes, configs)).numpy()
-    truth = np.array([2e-3, 3e-8, 2e-7, 5e-8, 1e-7, 0.3])
+    truth = np.array([2e-3, 3e-8, 2e-7, 5e-8, 1e-7, 4e-7, 0.3])
     np.testing.assert_allclose(fit_costs(work, roofline_ms(work, truth)), truth, rtol=1e-6)
     # latencies that fall as kernels grow: least squares would give kernels a negative cost
     falling = 10.0 / work[:, 0]
     assert np.all(fit_costs(work, falling) >= 0)
 
 
-def test_below_twenty_samples_pools_cost_what_the_rest_does():
+def test_below_ten_samples_four_costs():
+    """Fewer samples than SPLIT_COSTS_FROM fit one cost per unit of work and no surcharge on
+    unblocked elements; from it (or asked to), all seven costs."""
     genotypes = sample_genotypes(4, 40)
-    configs = [NetworkConfig(C=c, layers=8, resolution=r) for c, r in zip([8, 16, 24, 32] * 10, [16, 32] * 20)]
+    configs = [NetworkConfig(C=c, layers=8, resolution=r) for c, r in zip([8, 12, 24, 32] * 10, [16, 32] * 20)]
     work = network_work(encode_genotypes(genotypes, configs)).numpy()
-    tied = np.array([2e-3, 3e-8, 3e-8, 3e-8, 1e-7, 0.3])
-    few = fit_costs(work[:10], roofline_ms(work[:10], tied))
-    assert few[1] == few[2] == few[3]
+    tied = np.array([2e-3, 3e-8, 3e-8, 3e-8, 1e-7, 0.0, 0.3])
+    few = fit_costs(work[:9], roofline_ms(work[:9], tied))
+    assert few[1] == few[2] == few[3] and few[5] == 0
     np.testing.assert_allclose(few, tied, rtol=1e-6)
-    split = np.array([2e-3, 3e-8, 4e-7, 1e-7, 1e-7, 0.3])
-    assert len(set(fit_costs(work[:10], roofline_ms(work[:10], split))[1:4])) == 1
-    np.testing.assert_allclose(fit_costs(work[:10], roofline_ms(work[:10], split), split_pools=True), split, rtol=1e-6)
+    split = np.array([2e-3, 3e-8, 4e-7, 1e-7, 1e-7, 3e-7, 0.3])
+    unsplit = fit_costs(work[:9], roofline_ms(work[:9], split))
+    assert len(set(unsplit[1:4])) == 1 and unsplit[5] == 0
+    np.testing.assert_allclose(fit_costs(work[:9], roofline_ms(work[:9], split), split=True), split, rtol=1e-6)
+    np.testing.assert_allclose(fit_costs(work[:10], roofline_ms(work[:10], split)), split, rtol=1e-6)
 
 
 def test_blend_weight_zero_is_the_gnn_and_one_is_the_roofline():
@@ -63,7 +67,7 @@ def test_blend_weight_zero_is_the_gnn_and_one_is_the_roofline():
     predictor = LatencyPredictor().eval()
     data = encode_genotypes([DARTS_V2, NASNET], [SEARCH_CONFIG] * 2)
     gnn = predictor.log_latency(data).detach()
-    costs = np.array([1e-2, 1e-8, 2e-8, 0.0, 0.0, 0.1])
+    costs = np.array([1e-2, 1e-8, 2e-8, 0.0, 0.0, 1e-7, 0.1])
     predictor.roofline.set(costs, 1.0)
     roof = roofline_ms(network_work(data).numpy(), costs)
     np.testing.assert_allclose(predictor.log_latency(data).detach().numpy(), np.log(roof), rtol=1e-5)
@@ -74,7 +78,7 @@ def test_blend_weight_zero_is_the_gnn_and_one_is_the_roofline():
         Roofline().set(costs, 1.5)
     with pytest.raises(ValueError, match="costs >= 0"):
         Roofline().set(-costs, 0.5)
-    assert len(TERMS) == 6
+    assert len(TERMS) == 7
 
 
 def test_pools_work_is_counted_apart_from_the_rest():
@@ -89,10 +93,20 @@ def test_pools_work_is_counted_apart_from_the_rest():
     assert w_sep[2] == w_sep[3] == 0 and w_sep[1] > w_max[1] + w_max[2]
 
 
+def test_elements_off_whole_simd_blocks_are_counted_apart():
+    """At C = 32 every node but the stem (3 input channels) has whole blocks of 16 channels; at
+    C = 12 the first stage's nodes (12 channels) and the stem's have not: their elements are the
+    surcharged ones, a share of all elements moved."""
+    wide, narrow = _work([DARTS_V2], NetworkConfig(C=32))[0], _work([DARTS_V2], NetworkConfig(C=12))[0]
+    stem = network_work(encode_genotypes([DARTS_V2], [NetworkConfig(C=32)], False)).numpy()[0]
+    assert 0 < wide[5] < 0.05 * wide[4] and stem[5] == pytest.approx(wide[5])
+    assert 0.3 * narrow[4] < narrow[5] < narrow[4]
+
+
 def test_blended_prediction_stays_differentiable_in_the_weights():
     torch.manual_seed(0)
     predictor = LatencyPredictor().eval()
-    predictor.roofline.set(np.array([1e-2, 1e-8, 3e-8, 2e-8, 1e-7, 0.1]), 0.5)
+    predictor.roofline.set(np.array([1e-2, 1e-8, 3e-8, 2e-8, 1e-7, 2e-7, 0.1]), 0.5)
     one_hot = [torch.softmax(one_hot_alpha(DARTS_V2, r), -1) for r in (False, True)]
     soft = predictor.predict_weights(*one_hot, SEARCH_CONFIG)
     np.testing.assert_allclose(soft.item(), predictor.predict([DARTS_V2], SEARCH_CONFIG)[0], rtol=1e-4)
