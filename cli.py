@@ -586,8 +586,9 @@ def predict(predictor_path, genotype, as_json, **kwargs) -> None:
 @handle_errors
 def calibrate(predictor_path, n, out, profile_path, seed, as_json, **kwargs) -> None:
     """Adapt a predictor to this machine: measure N architectures (30% at the config below, spread
-    over the predictor's latency range; the rest covering varied configs), fine-tune on them and
-    blend in a roofline fitted on them (the weight chosen by cross-validation)."""
+    over the predictor's latency range and the pools' share of the work; the rest covering varied
+    configs), fine-tune on them and blend in a roofline fitted on them (the weight chosen by
+    cross-validation)."""
     from gnnlat.checkpoint import load_predictor, save_predictor
     from workflows.calibration import CalibrateConfig, run_calibration
 
