@@ -6,9 +6,11 @@ import pytest
 
 from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_cover, choose_spread
 from gnnlat.checkpoint import load_predictor, matches_device, save_predictor
+from gnnlat.encoding import encode_genotypes
 from gnnlat.metrics import regression_metrics
 from gnnlat.predictor import PredictorError
 from gnnlat.record import split_fixed_vary
+from gnnlat.roofline import TERMS, fit_costs, network_work, roofline_ms
 from gnnlat.shipped import shipped_predictor
 from tests.conftest import ROOT
 from workflows.records import load_records
@@ -94,12 +96,9 @@ def test_choose_cover_reaches_every_corner_of_the_varied_configs(eager_to_ort):
 def test_choose_cover_spreads_the_fixed_config_over_pool_work(eager_to_ort):
     """The fixed-config samples span the pools' share of the work (both kinds), not only latency:
     from them the roofline prices a pool apart from a convolution."""
-    from gnnlat.encoding import encode_genotypes
-    from gnnlat.roofline import TERMS, network_work
-
     base, fixed, vary = eager_to_ort
     f = [(r.genotype, r.config) for r in fixed]
-    work = network_work(encode_genotypes([g for g, _ in f], [c for _, c in f])).numpy()
+    work = _work(fixed)
     pools = work[:, [TERMS.index("max_pool_macs"), TERMS.index("avg_pool_macs")]]
     share = pools / (work[:, TERMS.index("macs")] + pools.sum(1))[:, None]
     for n in (10, 50):
@@ -161,36 +160,40 @@ def test_blend_leans_on_the_roofline_where_kernels_and_work_decide_latency():
     assert rho(blended) > rho(tuned) + 0.02, (rho(blended), rho(tuned))
 
 
+def _calibration_set(base_name: str, profile: str, n: int):
+    """(base, the target's split, the n samples calibrate would measure) on a shipped profile."""
+    from gnnlat.transplant import TargetSplit
+
+    base = load_predictor(shipped_predictor(base_name))
+    split = TargetSplit.of(load_records(ROOT / "profiles" / profile), seed=0)
+    pick = choose_cover(base, [(r.genotype, r.config) for r in split.pool_fixed],
+                        [(r.genotype, r.config) for r in split.pool_vary], n)
+    return base, split, [(split.pool_fixed + split.pool_vary)[i] for i in pick]
+
+
+def _work(records) -> np.ndarray:
+    return network_work(encode_genotypes([r.genotype for r in records], [r.config for r in records])).numpy()
+
+
 def test_eager_pytorch_pools_are_priced_apart_from_ten_samples():
     """On eager PyTorch a 3x3 max pool costs about what a separable conv does, with a fifth of its
     work: from ten samples (five at the search config, spread over pool work) the roofline prices
     pools apart, which ranks held-out networks at the search config far better than one cost per
     unit of work (figures in docs/results.md)."""
-    from gnnlat.roofline import TERMS, fit_costs, network_work, roofline_ms
-    from gnnlat.encoding import encode_genotypes
-    from gnnlat.transplant import TargetSplit
-
-    base = load_predictor(shipped_predictor("onnxruntime-reference"))
-    split = TargetSplit.of(load_records(ROOT / "profiles" / "cpu-reference.db"), seed=0)
-    pick = choose_cover(base, [(r.genotype, r.config) for r in split.pool_fixed],
-                        [(r.genotype, r.config) for r in split.pool_vary], 10)
-    cal = [(split.pool_fixed + split.pool_vary)[i] for i in pick]
+    base, split, cal = _calibration_set("onnxruntime-reference", "cpu-reference.db", 10)
     held = split.held_fixed[:200]
-
-    def work(records):
-        return network_work(encode_genotypes([r.genotype for r in records], [r.config for r in records])).numpy()
     pools = [TERMS.index("max_pool_macs"), TERMS.index("avg_pool_macs")]
 
     def blind(records):  # a roofline that prices pool work as any other
-        w = work(records)
+        w = _work(records)
         w[:, TERMS.index("macs")] += w[:, pools].sum(1)
         w[:, pools] = 0
         return w
     y, truth = [r.latency_ms for r in cal], [r.latency_ms for r in held]
-    apart, tied = fit_costs(work(cal), y), fit_costs(blind(cal), y)
+    apart, tied = fit_costs(_work(cal), y), fit_costs(blind(cal), y)
     cost = dict(zip(TERMS, apart))
     assert cost["max_pool_macs"] > 5 * cost["macs"]
-    rho_apart = regression_metrics(roofline_ms(work(held), apart), truth)["spearman_rho"]
+    rho_apart = regression_metrics(roofline_ms(_work(held), apart), truth)["spearman_rho"]
     rho_tied = regression_metrics(roofline_ms(blind(held), tied), truth)["spearman_rho"]
     assert rho_apart > 0.95 and rho_apart > rho_tied + 0.2, (rho_apart, rho_tied)
     calibrated = calibrate_predictor(base, cal, CalibrationConfig(steps=150))
@@ -210,25 +213,14 @@ def test_onnx_runtime_elements_off_whole_simd_blocks_pay_a_surcharge():
     """ONNX Runtime runs blocked kernels on whole blocks of 16 channels only: from the samples of a
     calibration, the roofline prices elements moved off the blocks several times higher, and so
     follows held-out widths far better than one cost per element (figures in docs/results.md)."""
-    from gnnlat.roofline import TERMS, fit_costs, network_work, roofline_ms
-    from gnnlat.encoding import encode_genotypes
-    from gnnlat.transplant import TargetSplit
-
-    base = load_predictor(shipped_predictor("cpu-reference"))
-    split = TargetSplit.of(load_records(ROOT / "profiles" / "onnxruntime-reference.db"), seed=0)
-    pick = choose_cover(base, [(r.genotype, r.config) for r in split.pool_fixed],
-                        [(r.genotype, r.config) for r in split.pool_vary], 50)
-    cal = [(split.pool_fixed + split.pool_vary)[i] for i in pick]
+    _, split, cal = _calibration_set("cpu-reference", "onnxruntime-reference.db", 50)
     held = split.held_configs[:300]
-
-    def work(records):
-        return network_work(encode_genotypes([r.genotype for r in records], [r.config for r in records])).numpy()
     y, truth = [r.latency_ms for r in cal], [r.latency_ms for r in held]
-    blind = work(cal)
+    blind = _work(cal)
     blind[:, TERMS.index("unblocked_elements")] = 0  # a roofline that cannot see the blocks
-    surcharged, flat = fit_costs(work(cal), y), fit_costs(blind, y)
+    surcharged, flat = fit_costs(_work(cal), y), fit_costs(blind, y)
     cost = dict(zip(TERMS, surcharged))
     assert cost["unblocked_elements"] > 2 * cost["elements"]
-    mape_surcharged = regression_metrics(roofline_ms(work(held), surcharged), truth)["mape"]
-    mape_flat = regression_metrics(roofline_ms(work(held), flat), truth)["mape"]
+    mape_surcharged = regression_metrics(roofline_ms(_work(held), surcharged), truth)["mape"]
+    mape_flat = regression_metrics(roofline_ms(_work(held), flat), truth)["mape"]
     assert mape_surcharged < 0.7 * mape_flat, (mape_surcharged, mape_flat)
