@@ -136,30 +136,6 @@ def test_transplant_rows_score_every_method_on_both_held_out_sets(eager_to_ort):
     assert by["calibrated"]["configs"]["mape"] < by["base"]["configs"]["mape"]
 
 
-def test_blend_leans_on_the_roofline_where_kernels_and_work_decide_latency():
-    """The H200's CUDA-graph latencies follow kernel count and work: from ten samples the
-    cross-validated blend gives the roofline most of the weight and ranks held-out networks better
-    than the fine-tuned GNN alone (figures in docs/results.md)."""
-    from gnnlat.transplant import TargetSplit
-
-    base = load_predictor(shipped_predictor("onnxruntime-reference"))
-    split = TargetSplit.of(load_records(ROOT / "profiles" / "triton-reference.db"), seed=0)
-    pick = choose_cover(base, [(r.genotype, r.config) for r in split.pool_fixed],
-                        [(r.genotype, r.config) for r in split.pool_vary], 10)
-    cal = [(split.pool_fixed + split.pool_vary)[i] for i in pick]
-    blended = calibrate_predictor(base, cal)
-    tuned = calibrate_predictor(base, cal, CalibrationConfig(folds=0))
-    blend = blended.meta["calibration"]["blend"]
-    assert blend["beta"] > 0.5 and blend["folds"] == 5 and blend["cv_mape"]["blend"] <= blend["cv_mape"]["gnn"]
-    assert tuned.meta["calibration"]["blend"] == {"beta": 0.0} and float(tuned.roofline.blend) == 0
-    held = split.held_fixed[:200]
-
-    def rho(p):
-        return regression_metrics(p.predict([r.genotype for r in held], [r.config for r in held]),
-                                  [r.latency_ms for r in held])["spearman_rho"]
-    assert rho(blended) > rho(tuned) + 0.02, (rho(blended), rho(tuned))
-
-
 def _calibration_set(base_name: str, profile: str, n: int):
     """(base, the target's split, the n samples calibrate would measure) on a shipped profile."""
     from gnnlat.transplant import TargetSplit
@@ -173,6 +149,24 @@ def _calibration_set(base_name: str, profile: str, n: int):
 
 def _work(records) -> np.ndarray:
     return network_work(encode_genotypes([r.genotype for r in records], [r.config for r in records])).numpy()
+
+
+def test_blend_leans_on_the_roofline_where_kernels_and_work_decide_latency():
+    """The H200's CUDA-graph latencies follow kernel count and work: from ten samples the
+    cross-validated blend gives the roofline most of the weight and ranks held-out networks better
+    than the fine-tuned GNN alone (figures in docs/results.md)."""
+    base, split, cal = _calibration_set("onnxruntime-reference", "triton-reference.db", 10)
+    blended = calibrate_predictor(base, cal)
+    tuned = calibrate_predictor(base, cal, CalibrationConfig(folds=0))
+    blend = blended.meta["calibration"]["blend"]
+    assert blend["beta"] > 0.5 and blend["folds"] == 5 and blend["cv_mape"]["blend"] <= blend["cv_mape"]["gnn"]
+    assert tuned.meta["calibration"]["blend"] == {"beta": 0.0} and float(tuned.roofline.blend) == 0
+    held = split.held_fixed[:200]
+
+    def rho(p):
+        return regression_metrics(p.predict([r.genotype for r in held], [r.config for r in held]),
+                                  [r.latency_ms for r in held])["spearman_rho"]
+    assert rho(blended) > rho(tuned) + 0.02, (rho(blended), rho(tuned))
 
 
 def test_eager_pytorch_pools_are_priced_apart_from_ten_samples():
