@@ -48,7 +48,7 @@ from gnnlat.genotype import Genotype
 from gnnlat.network import NetworkConfig
 from gnnlat.predictor import LatencyPredictor, PredictorError
 from gnnlat.record import Record
-from gnnlat.roofline import SPLIT_COSTS_FROM, TERMS, fit_costs, network_work, roofline_ms
+from gnnlat.roofline import SPLIT_COSTS_FROM, TERMS, fit_costs, network_work, roofline_ms, work_of
 from gnnlat.split import training_set_meta
 
 MIN_SAMPLES = 2
@@ -133,7 +133,7 @@ def _config_points(predictor: LatencyPredictor, candidates: Sequence[tuple[Genot
 
 def _pool_points(predictor: LatencyPredictor, candidates: Sequence[tuple[Genotype, NetworkConfig]]) -> np.ndarray:
     genotypes, configs = [g for g, _ in candidates], [c for _, c in candidates]
-    work = network_work(encode_genotypes(genotypes, configs)).numpy()
+    work = work_of(genotypes, configs)
     max_pool, avg_pool = work[:, TERMS.index("max_pool_macs")], work[:, TERMS.index("avg_pool_macs")]
     total = work[:, TERMS.index("macs")] + max_pool + avg_pool
     return np.column_stack([np.log(predictor.predict(genotypes, configs)), max_pool / total, avg_pool / total])

@@ -40,7 +40,9 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 from torch_geometric.utils import scatter
 
-from gnnlat.encoding import NODE_TYPES, NUMERIC_FEATURES
+from gnnlat.encoding import NODE_TYPES, NUMERIC_FEATURES, encode_genotypes
+from gnnlat.genotype import Genotype
+from gnnlat.network import NetworkConfig
 
 # Kernels per node as eager PyTorch runs it: a separable conv is (ReLU, depthwise, pointwise, BN)
 # twice, a dilated conv once, a stride-2 skip is FactorizedReduce (ReLU, two convs, cat, BN).
@@ -75,6 +77,11 @@ def network_work(data: Data) -> Tensor:
     return scatter(per_node, data.batch, dim=0, dim_size=data.num_graphs, reduce="sum")
 
 
+def work_of(genotypes: Sequence[Genotype], configs: Sequence[NetworkConfig]) -> np.ndarray:
+    """:func:`network_work` of each genotype at its config, as a numpy array (n, 6)."""
+    return network_work(encode_genotypes(list(genotypes), list(configs))).numpy()
+
+
 def fit_costs(work: np.ndarray, latency: Sequence[float], split: bool | None = None) -> np.ndarray:
     """The costs of :data:`TERMS` from ``work`` (n, 6) and latencies (n,):
     :math:`\\min \\sum_j ((\\hat t_j - t_j) / t_j)^2` subject to every cost ≥ 0. Unless
@@ -84,16 +91,20 @@ def fit_costs(work: np.ndarray, latency: Sequence[float], split: bool | None = N
     work = np.asarray(work, dtype=np.float64)
     if split is None:
         split = len(t) >= SPLIT_COSTS_FROM
-    columns = [0, 1, 2, 3, 4, 5] if split else [0, 1, 4]
-    design = work if split else np.column_stack([work[:, 0], work[:, 1:4].sum(1), work[:, 4]])
+    macs = [TERMS.index(name) for name in ("macs", "max_pool_macs", "avg_pool_macs")]
+    if split:
+        columns, design = list(range(len(TERMS) - 1)), work
+    else:
+        columns = [TERMS.index("kernels"), macs[0], TERMS.index("elements")]
+        design = np.column_stack([work[:, columns[0]], work[:, macs].sum(1), work[:, columns[2]]])
     design = np.column_stack([design, np.ones(len(t))])
     scale = np.abs(design).max(0)
     scale[scale == 0] = 1.0  # a term no sample has (no MACs at all) keeps cost 0
     fitted, _ = nnls(design / scale / t[:, None], np.ones_like(t))
     costs = np.zeros(len(TERMS))
-    costs[columns + [6]] = fitted / scale
+    costs[columns + [TERMS.index("intercept")]] = fitted / scale
     if not split:
-        costs[2:4] = costs[1]
+        costs[macs[1:]] = costs[macs[0]]
     return costs
 
 

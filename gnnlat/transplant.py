@@ -23,12 +23,11 @@ import numpy as np
 
 from gnnlat.calibration import CHOICES, CalibrationConfig, calibrate_predictor
 from gnnlat.count_baseline import Baseline
-from gnnlat.encoding import encode_genotypes
 from gnnlat.fit import PredictorConfig, fit_baseline, fit_predictor
 from gnnlat.metrics import regression_metrics
 from gnnlat.predictor import LatencyPredictor
 from gnnlat.record import Record, split_fixed_vary
-from gnnlat.roofline import fit_costs, network_work, roofline_ms
+from gnnlat.roofline import fit_costs, roofline_ms, work_of
 
 METHODS = ("calibrated", "fine_tune", "scratch", "op_count", "roofline", "base")
 SCORES = ("mape", "within_10", "spearman_rho", "kendall_tau")
@@ -69,7 +68,7 @@ def _predict(model: LatencyPredictor | Baseline):
 
 
 def _work(records: Sequence[Record]) -> np.ndarray:
-    return network_work(encode_genotypes([r.genotype for r in records], [r.config for r in records])).numpy()
+    return work_of([r.genotype for r in records], [r.config for r in records])
 
 
 def _roofline(records: Sequence[Record]):

@@ -6,11 +6,10 @@ import pytest
 
 from gnnlat.calibration import CalibrationConfig, calibrate_predictor, choose_cover, choose_spread
 from gnnlat.checkpoint import load_predictor, matches_device, save_predictor
-from gnnlat.encoding import encode_genotypes
 from gnnlat.metrics import regression_metrics
 from gnnlat.predictor import PredictorError
 from gnnlat.record import split_fixed_vary
-from gnnlat.roofline import TERMS, fit_costs, network_work, roofline_ms
+from gnnlat.roofline import TERMS, fit_costs, roofline_ms, work_of
 from gnnlat.shipped import shipped_predictor
 from tests.conftest import ROOT
 from workflows.records import load_records
@@ -148,7 +147,7 @@ def _calibration_set(base_name: str, profile: str, n: int):
 
 
 def _work(records) -> np.ndarray:
-    return network_work(encode_genotypes([r.genotype for r in records], [r.config for r in records])).numpy()
+    return work_of([r.genotype for r in records], [r.config for r in records])
 
 
 def test_blend_leans_on_the_roofline_where_kernels_and_work_decide_latency():

@@ -9,7 +9,7 @@ from gnnlat.network import SEARCH_CONFIG, NetworkConfig
 from gnnlat.predictor import LatencyPredictor
 from gnnlat.published import DARTS_V2, NASNET
 from gnnlat.reference_cells import uniform_cell
-from gnnlat.roofline import TERMS, Roofline, fit_costs, network_work, roofline_ms
+from gnnlat.roofline import TERMS, Roofline, fit_costs, network_work, roofline_ms, work_of
 from gnnlat.supernet import one_hot_alpha
 
 
@@ -34,10 +34,18 @@ def test_work_grows_with_the_config_and_ignores_cell_merging():
                                rtol=1e-9)
 
 
+def test_work_of_reads_each_genotype_at_its_own_config():
+    wide = NetworkConfig(C=32, layers=8)
+    work = work_of([DARTS_V2, NASNET], [SEARCH_CONFIG, wide])
+    assert work.shape == (2, len(TERMS) - 1)
+    np.testing.assert_allclose(work[0], _work([DARTS_V2])[0])
+    np.testing.assert_allclose(work[1], _work([NASNET], wide)[0])
+
+
 def test_fit_costs_recovers_the_costs_and_never_goes_negative():
     genotypes = sample_genotypes(3, 40)
     configs = [NetworkConfig(C=c, layers=8, resolution=r) for c, r in zip([8, 16, 24, 32] * 10, [16, 32] * 20)]
-    work = network_work(encode_genotypes(genotypes, configs)).numpy()
+    work = work_of(genotypes, configs)
     truth = np.array([2e-3, 3e-8, 2e-7, 5e-8, 1e-7, 4e-7, 0.3])
     np.testing.assert_allclose(fit_costs(work, roofline_ms(work, truth)), truth, rtol=1e-6)
     # latencies that fall as kernels grow: least squares would give kernels a negative cost
@@ -50,7 +58,7 @@ def test_below_ten_samples_four_costs():
     unblocked elements; from it (or asked to), all seven costs."""
     genotypes = sample_genotypes(4, 40)
     configs = [NetworkConfig(C=c, layers=8, resolution=r) for c, r in zip([8, 12, 24, 32] * 10, [16, 32] * 20)]
-    work = network_work(encode_genotypes(genotypes, configs)).numpy()
+    work = work_of(genotypes, configs)
     tied = np.array([2e-3, 3e-8, 3e-8, 3e-8, 1e-7, 0.0, 0.3])
     few = fit_costs(work[:9], roofline_ms(work[:9], tied))
     assert few[1] == few[2] == few[3] and few[5] == 0
