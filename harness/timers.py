@@ -12,6 +12,7 @@ Every CUDA call the triton path makes goes through one seam, :class:`CudaOps` (m
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import tempfile
@@ -437,22 +438,43 @@ class OnnxRuntimeTimer(Timer):
         except ImportError as exc:  # pragma: no cover - onnxruntime is a dependency
             raise TimerError(f"onnxruntime is not installed: {exc}") from None
 
+    @property
+    def shares_pool(self) -> bool:
+        """Whether this timer's sessions share one spinning pool of intra-op threads.
+
+        Why: each session owns its pool by default, and after a run its threads spin, waiting for
+        more work. In the rotation that work goes to another session, so the idle pools spin on
+        cores the timed session needs. With 2 threads on 2 cores that made runs 2.5 times their
+        fastest at the median. A deployed session does not compete with eight other sessions'
+        spinners; one shared pool times it as it runs alone (docs/results.md). With one thread
+        there is no pool, and with spinning off the idle threads sleep."""
+        return self.threads > 1 and self.spinning
+
     def _fingerprint_extra(self) -> dict:
         # Spinning changes a multi-threaded latency; recorded only when off, so existing device ids hold.
-        return {"opset": self.opset, **({} if self.spinning else {"spinning": False})}
+        # The shared pool changes it too (per-session pools in rotation were slower and noisy).
+        return {"opset": self.opset, **({} if self.spinning else {"spinning": False}),
+                **({"thread_pool": "shared"} if self.shares_pool else {})}
 
     def sample_facts(self) -> dict:
         # Samples before this key timed torch.onnx.export's traced graph (docs/results.md, "The ONNX writer").
         return {"onnx_graph": "written", "onnx_session": "optimized offline"}
 
     def session(self, network: Network):
+        if self.shares_pool:  # before optimizing: once a process has the pool, every session must use it
+            shared_thread_pool(self.threads)
         return self.session_from_bytes(optimized_model(onnx_bytes(network, self.opset)))
 
     def session_from_bytes(self, model: bytes):
         """A session on a model of :func:`optimized_model` (optimized here or by a worker process)."""
         import onnxruntime as ort
 
-        opts = session_options(self.threads, self.spinning)
+        if self.shares_pool:
+            shared_thread_pool(self.threads)
+        elif pool_is_shared():
+            raise TimerError(f"this process's ONNX Runtime sessions share a thread pool; time {self.threads} "
+                             f"thread(s) with spinning {'on' if self.spinning else 'off'} in a process of its own")
+        opts = session_options(self.threads, self.spinning, shared=self.shares_pool)
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         opts.add_session_config_entry("session.load_model_format", "ORT")
         return ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
@@ -463,19 +485,42 @@ class OnnxRuntimeTimer(Timer):
         return lambda: sess.run(None, feed)
 
 
-def session_options(threads: int, spinning: bool = True):
-    """ONNX Runtime options of a timing session: fixed intra-op threads, sequential, quiet."""
+def session_options(threads: int, spinning: bool = True, shared: bool = False):
+    """ONNX Runtime options of a timing session: fixed intra-op threads (``shared``: those of the
+    process's shared pool, :func:`shared_thread_pool`), sequential, quiet."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
+    if shared:
+        opts.use_per_session_threads = False
+    else:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.log_severity_level = 3
     if not spinning:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     return opts
+
+
+@functools.cache
+def shared_thread_pool(threads: int) -> None:
+    """Give this process's ONNX Runtime one pool of ``threads`` intra-op threads for every session
+    that asks for it (:attr:`OnnxRuntimeTimer.shares_pool`). ONNX Runtime creates it once per
+    process, so a second thread count cannot follow the first."""
+    import onnxruntime as ort
+
+    try:
+        ort.set_global_thread_pool_sizes(threads, 1)
+    except Exception as exc:  # onnxruntime's Fail: the pool exists already
+        raise TimerError(f"this process's ONNX Runtime thread pool is already set up; time {threads} threads "
+                         f"in a process of its own ({exc})") from None
+
+
+def pool_is_shared() -> bool:
+    """Whether this process has set up :func:`shared_thread_pool`."""
+    return shared_thread_pool.cache_info().currsize > 0
 
 
 def optimized_model(onnx_model: bytes) -> bytes:
@@ -489,7 +534,7 @@ def optimized_model(onnx_model: bytes) -> bytes:
 
     with tempfile.TemporaryDirectory(prefix="gnnlat-ort-") as tmp:
         path = os.path.join(tmp, "model.ort")
-        opts = session_options(1)
+        opts = session_options(1, shared=pool_is_shared())  # ORT allows no other session beside the pool
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.optimized_model_filepath = path
         opts.add_session_config_entry("session.save_model_format", "ORT")

@@ -1,5 +1,9 @@
 import gc
+import json
 import math
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -11,6 +15,7 @@ from gnnlat.errors import GnnlatError
 from gnnlat.export import onnx_bytes
 from harness.timers import (CpuTimer, HostCuda, OnnxRuntimeTimer, PhaseTimes, TimerConfigError, TimerError,
                             TimerSettings, TritonTimer, default_settings, make_timer, optimized_model, summarize)
+from tests.conftest import ROOT
 
 FAST = TimerSettings(rounds=3, round_ms=15.0, warmup_ms=5.0, max_retries=1)
 SMALL = NetworkConfig(C=8, layers=3, resolution=8)
@@ -106,6 +111,38 @@ def test_a_session_on_the_offline_optimized_model_computes_what_pytorch_does():
         np.testing.assert_allclose(got, net(x).numpy(), rtol=1e-4, atol=1e-4)
     with pytest.raises(Exception, match="ORT model verification failed"):
         OnnxRuntimeTimer().session_from_bytes(onnx_bytes(net))
+
+
+def test_multithreaded_onnxruntime_sessions_share_one_pool_in_a_process_of_their_own():
+    """With several threads and spinning on, every timing session of a process runs on one shared
+    pool (the device says so); the sessions still compute the network, and a second thread count
+    or an unshared session in that process is a clear error. In a child process: the pool is for
+    the life of the process."""
+    code = textwrap.dedent("""
+        import json, numpy as np, torch
+        from gnnlat.network import Network, NetworkConfig
+        from gnnlat.published import DARTS_V2
+        from harness.timers import OnnxRuntimeTimer, TimerError
+        torch.manual_seed(0)
+        net = Network(DARTS_V2, NetworkConfig(C=8, layers=5, resolution=16)).eval()
+        timer, x = OnnxRuntimeTimer(threads=2), torch.randn(1, 3, 16, 16)
+        got = timer.session(net).run(None, {"input": x.numpy()})[0]
+        with torch.no_grad():
+            diff = float(np.abs(got - net(x).numpy()).max())
+        errors = []
+        for other in (OnnxRuntimeTimer(threads=3), OnnxRuntimeTimer(threads=1)):
+            try:
+                other.prepare(net)
+            except TimerError as exc:
+                errors.append(str(exc))
+        print(json.dumps({"fp": timer.fingerprint().get("thread_pool"), "diff": diff, "errors": errors}))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["fp"] == "shared" and result["diff"] < 1e-4
+    assert len(result["errors"]) == 2 and "in a process of its own" in result["errors"][0]
+    assert "thread_pool" not in OnnxRuntimeTimer(threads=1).fingerprint()
+    assert "thread_pool" not in OnnxRuntimeTimer(threads=2, spinning=False).fingerprint()
 
 
 class _RecordingHost(HostCuda):
