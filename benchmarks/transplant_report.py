@@ -28,7 +28,7 @@ from workflows.records import load_records  # noqa: E402
 
 DEVICES = ["ort1=profiles/onnxruntime-reference.db:onnxruntime-reference",
            "cpu1=profiles/cpu-reference.db:cpu-reference",
-           "ort2=profiles/onnxruntime-2threads.db", "cpu2=profiles/cpu-2threads.db"]
+           "ort2=profiles/onnxruntime-2threads-shared.db", "cpu2=profiles/cpu-2threads.db"]
 
 
 def load_device(spec: str):
