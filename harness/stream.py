@@ -143,6 +143,13 @@ class StreamTimer:
 
     def run(self, jobs: Iterator[Job | None], on_done: Callable[[Job, Timing, Verdict, dict], None],
             anchor: Spec | None = None) -> None:
+        """Time ``jobs`` (and ``anchor``) to the end; everything, warm-ups included, with the timer's
+        threads: eager PyTorch would otherwise run on the machine's default, every core."""
+        with self.timer.pinned():
+            self._run(jobs, on_done, anchor)
+
+    def _run(self, jobs: Iterator[Job | None], on_done: Callable[[Job, Timing, Verdict, dict], None],
+             anchor: Spec | None) -> None:
         t0 = time.perf_counter()
         anchor_flight, ballast = None, []
         if anchor:  # prepared once per run

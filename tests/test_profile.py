@@ -195,3 +195,29 @@ def test_onnxruntime_samples_record_the_written_graph(tmp_path):
     with ProfileStore(out, create=False) as store:
         samples = list(store.samples())
     assert len(samples) == 2 and all(s.extra["onnx_graph"] == "written" for s in samples)
+
+
+class _ThreadNotingTimer(CpuTimer):
+    """A real eager timer that notes torch's intra-op thread count at every timed round."""
+
+    def __init__(self, threads: int, settings: TimerSettings):
+        super().__init__(threads, settings)
+        self.seen: set[int] = set()
+
+    def clock(self, fn, reps):
+        self.seen.add(torch.get_num_threads())
+        return super().clock(fn, reps)
+
+
+def test_eager_rounds_run_on_the_timers_threads_not_the_machines_default(tmp_path):
+    """A 1-thread eager profile timed with torch's default of every core until the streaming loop
+    pinned the threads (its fingerprint said 1)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        timer = _ThreadNotingTimer(1, FAST)
+        run_profile(ProfileConfig(n=2, out=str(tmp_path / "p.db"), config=TINY, repeat_frac=0.0, **QUICK), timer)
+        assert torch.get_num_threads() == 2  # restored after the run
+    finally:
+        torch.set_num_threads(saved)
+    assert timer.seen == {1}
