@@ -191,6 +191,10 @@ def harness_report(summary: dict, path: str, as_json: bool, head: str) -> None:
     text += ("\nlive noise floor (this run, repeats spread through it): "
              + noise_text(summary.get("live_noise_floor_raw", {"n": 0}), "n/a")
              + anchored_noise_text(summary.get("live_noise_floor_anchored", {"n": 0})))
+    if summary.get("passes_per_arch"):
+        noise = summary.get("pass_noise")
+        text += (f"\npasses: {summary['passes_per_arch']:.2f} per architecture"
+                 + (f" (one pass to the next differed by {noise:.2%} at the median)" if noise is not None else ""))
     emit(as_json, summary, text)
     if warning:
         click.echo("warning: " + warning, err=True)
@@ -223,6 +227,32 @@ time_limit_option = click.option(
 anchor_option = click.option(
     "--anchor/--no-anchor", default=True, show_default=True,
     help="time DARTS V2 in every batch so drift can be divided out of the labels")
+
+
+AUTO_VISITS = (1, 6)  # --visits auto: fewest and most passes per network
+
+
+def _visits(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """``--visits``: (fewest, most) passes per network; "auto" lets the run's noise choose, up to 6."""
+    if value is None or value == "auto":
+        return None if value is None else AUTO_VISITS
+    if value.isdigit() and int(value) >= 1:
+        return int(value), int(value)
+    raise click.BadParameter(f"expected a whole number >= 1 or 'auto', got {value!r}")
+
+
+visits_option = click.option(
+    "--visits", default=None, callback=_visits, metavar="N|auto",
+    help="cpu backends: passes per network, 30 s apart, the label their median: a busy machine's drift "
+         "averages out, at the rate's cost. auto (the default; 1 with --ray): as many as the run's own "
+         "pass-to-pass noise needs, 1-6")
+
+
+def schedule_for(visits: tuple[int, int] | None) -> Any:
+    from harness.rounds import ScheduleConfig
+
+    fewest, most = visits or AUTO_VISITS
+    return ScheduleConfig(visits=fewest, max_visits=most)
 
 
 def speed_report(check, quiet: bool) -> dict | None:
@@ -263,6 +293,7 @@ def _timing_text(t: dict) -> str:
 @click.option("--repeat-frac", type=float, default=0.1, show_default=True,
               help="share of architectures re-timed during the run (live noise floor)")
 @anchor_option
+@visits_option
 @time_limit_option
 @timer_options
 @click.option("--workers", "build_workers", type=int, default=None,
@@ -278,19 +309,23 @@ def _timing_text(t: dict) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
 def profile(n: int, out: str, seed: int, vary_config: bool, repeat_frac: float, anchor: bool,
-            time_limit_s: float | None, build_workers: int | None, metric: str, energy_window_s: float,
-            ray_address: str | None, workers_per_node: int, as_json: bool, **kwargs: Any) -> None:
+            visits: tuple[int, int] | None, time_limit_s: float | None, build_workers: int | None, metric: str,
+            energy_window_s: float, ray_address: str | None, workers_per_node: int, as_json: bool, **kwargs: Any) -> None:
     """Time randomly sampled architectures into a profile store; re-running resumes."""
     from harness.profile import ProfileConfig, run_profile
 
     cfg = ProfileConfig(n=n, out=out, seed=seed, config=pop_config(kwargs), vary_config=vary_config,
-                        repeat_frac=repeat_frac, anchor=anchor, time_limit_s=time_limit_s, build_workers=build_workers)
+                        repeat_frac=repeat_frac, anchor=anchor, time_limit_s=time_limit_s, build_workers=build_workers,
+                        schedule=schedule_for(visits))
     if metric != "latency":
         if ray_address is not None:
             raise click.ClickException(f"--ray profiles latency; profile --metric {metric} runs on this machine")
         _metric_profile(cfg, kwargs, metric, energy_window_s, as_json)
         return
     if ray_address is not None:
+        if visits not in (None, (1, 1)):
+            raise click.ClickException("--ray times each network in one pass; --visits runs on this machine")
+        cfg = replace(cfg, schedule=schedule_for((1, 1)))
         summary = _ray_profile(cfg, kwargs, ray_address, workers_per_node)
     else:
         summary = run_harness(run_profile, cfg, kwargs, "profile", n)
@@ -357,18 +392,19 @@ def _metric_profile(cfg: Any, kwargs: dict, metric: str, energy_window_s: float,
               help="fixed: architectures at the config given below; vary: all others")
 @config_options
 @anchor_option
+@visits_option
 @time_limit_option
 @timer_options
 @click.option("--json", "as_json", is_flag=True)
 @handle_errors
-def retime(path: str, times: int, part: str, anchor: bool, time_limit_s: float | None, as_json: bool,
-           **kwargs: Any) -> None:
+def retime(path: str, times: int, part: str, anchor: bool, visits: tuple[int, int] | None,
+           time_limit_s: float | None, as_json: bool, **kwargs: Any) -> None:
     """Time a profile's architectures again on this device, stored as repeats that the latency
     labels use (min or anchored). Re-running resumes; nothing is re-timed twice."""
     from harness.retime import RetimeConfig, run_retime
 
     cfg = RetimeConfig(path=path, times=times, part=part, config=pop_config(kwargs), anchor=anchor,
-                       time_limit_s=time_limit_s)
+                       time_limit_s=time_limit_s, schedule=schedule_for(visits))
     summary = run_harness(run_retime, cfg, kwargs, "retime", None)
     harness_report(summary, path, as_json,
                    f"{path}: re-timed {summary['retimed']} of {summary['selected']} {part} architectures "

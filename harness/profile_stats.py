@@ -27,6 +27,8 @@ class ProfileStats:
     warmup_s: float = 0.0  # untimed runs: calibration, warm-up, do_bench's own estimate runs
     anchor_s: float = 0.0  # timed runs of the anchor network
     store_s: float = 0.0  # writing each batch and the store queries between batches
+    passes: int = 0  # separate passes the architectures were timed in (harness.visits): timed or more
+    pass_noise: float | None = None  # median difference between one architecture's consecutive passes
     repeat_pairs: list[tuple[float, float]] = field(default_factory=list)  # (repeat, primary) ms, this run
     anchored_pairs: list[tuple[float, float]] = field(default_factory=list)  # the same, over their anchors
 
@@ -76,7 +78,9 @@ class ProfileStats:
         return {"archs_per_hour": self.archs_per_hour, "overhead_frac": self.overhead_frac,
                 "untimed_frac": self.untimed_frac, "time_per_arch_ms": self.per_arch_ms(),
                 "live_noise_floor": self.live_noise(), "live_noise_floor_raw": self.noise(),
-                "live_noise_floor_anchored": self.noise(anchored=True)}
+                "live_noise_floor_anchored": self.noise(anchored=True),
+                "passes_per_arch": self.passes / self.timed if self.timed and self.passes else None,
+                "pass_noise": self.pass_noise}
 
 
 def timed_window_s(timings: list[Timing]) -> float:

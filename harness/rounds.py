@@ -50,12 +50,20 @@ class ScheduleConfig:
     anchor_every_s: float = 0.0  # the anchor's rounds: at most this often (0: every rotation)
     anchored: bool = True  # with an anchor, rounds agree on their ratio to it (drift divided out)
     ballast: int = 40  # ONNX Runtime: sessions of the anchor opened before the first flight (harness.stream)
+    visits: int = 1  # separate passes per network, their ratios' median the label (harness.visits) ...
+    max_visits: int = 0  # ... up to this many, as the run's pass-to-pass noise asks (0: exactly visits)
+    visit_target: float = 0.017  # ... to bring the labels' expected median difference to this
+    visit_gap_s: float = 30.0  # each pass starts this long after the previous one ended
 
     def __post_init__(self) -> None:
         if self.slots < 1 or self.min_gap < 1 or self.confirmations < 1 or self.min_rounds < 1:
             raise ScheduleError("schedule needs slots, min_gap, confirmations and min_rounds >= 1")
         if self.ballast < 0:
             raise ScheduleError("schedule needs ballast >= 0")
+        if self.visits < 1 or 0 < self.max_visits < self.visits or not self.visit_gap_s >= 0:
+            raise ScheduleError("schedule needs visits >= 1, max_visits 0 or >= visits, and visit_gap_s >= 0")
+        if not self.visit_target > 0:
+            raise ScheduleError("schedule needs visit_target > 0")
         if not (self.window_s > 0 and self.agree_tol > 0 and self.anchor_every_s >= 0):
             raise ScheduleError("schedule needs window_s > 0, agree_tol > 0 and anchor_every_s >= 0")
         if self.max_windows < self.min_gap * self.confirmations + 1:

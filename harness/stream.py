@@ -27,6 +27,7 @@ from harness.samples import to_sample
 from harness.store import ProfileStore, Sample, arch_key
 from gnnlat.export import onnx_bytes
 from harness.timers import OnnxRuntimeTimer, Timer, Timing, optimized_model
+from harness.visits import Revisits, merge_visits
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ class StreamTimer:
         self.preparer = preparer if preparer is not None else Preparer(timer, workers)
 
     def _flight(self, job: object, payload: object, anchor: bool = False) -> Flight:
+        """A network (or the anchor) ready for rotation; ``job`` travels as the flight's job."""
         t0 = time.perf_counter()
         fn = runner(self.timer, payload)
         t1 = time.perf_counter()
@@ -160,33 +162,47 @@ class StreamTimer:
         anchor_key = arch_key(*anchor) if anchor else None
         lookahead = self.schedule.slots + max(self.preparer.workers, 1)
 
+        revisits = Revisits(self.schedule)  # jobs between passes (harness.visits)
+
         def refill(free: int, block: bool) -> list[Flight]:
             t = time.perf_counter()
+            out = revisits.due(free)
             while len(self.preparer) < lookahead:
                 job = next(jobs, None)  # None: nothing now (or ever)
                 if job is None:
                     break
                 self.preparer.submit(job)
-            out = []
             while len(out) < free:
                 got = self.preparer.take(block and not out)
                 if got is None:
                     break
-                out.append(got)
-            self.stats.build_s += time.perf_counter() - t  # preparing (inline) or waiting for the worker
-            return [self._flight(job, payload) for job, payload in out]  # counts as prep and warm-up
+                out.append(revisits.start(*got))
+            idle = 0.0
+            if block and not out and (nxt := revisits.wait_next()):  # nothing else to time (idle: "other")
+                out.append(nxt[0])
+                idle = nxt[1]
+            self.stats.build_s += time.perf_counter() - t - idle  # preparing (inline) or waiting for the worker
+            return [self._flight(vs, vs.payload) for vs in out]  # counts as prep and warm-up
 
         def finished(f: Flight, v: Verdict, anchor_ms: float | None) -> None:
+            visits = f.job
+            if not revisits.passed(visits, f, v, anchor_ms):
+                return
+            f, v, anchor_ms = merge_visits(visits, self.schedule.agree_tol)
             extra = {"agreement": v.to_dict(), "span_s": f.span[1] - f.span[0]}
+            if len(visits.done) > 1:
+                extra["agreement"]["visits"] = [d[1].to_dict() for d in visits.done]
             if anchor_ms is not None:
                 extra.update(anchor_ms=anchor_ms, anchor_key=anchor_key, batch=uuid.uuid4().hex[:12])
-            on_done(f.job, timing_of(f, v), v, extra)
+            on_done(visits.job, timing_of(f, v), v, extra)
             collect()  # between rounds: a collection inside a timed run would time the collector
 
         try:
             with collect_between_batches() as collect:
                 RoundScheduler(self.schedule).run(refill, finished, anchor_flight)
         finally:
+            self.stats.passes += revisits.passes
+            self.stats.pass_noise = revisits.count.pass_noise()
             ballast.clear()
             if self._owns_preparer:
                 self.preparer.close()

@@ -14,6 +14,7 @@ import cli
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--C", "4", "--layers", "3", "--resolution", "8"]
 FAST = ["--rounds", "2", "--round-ms", "3"]
+ONE_PASS = ["--visits", "1"]  # profile/retime: the default (auto) waits 30 s between a network's passes
 
 
 def invoke(*args: str):

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from harness.store import ProfileStore
-from tests.cli_helpers import FAST, TINY, assert_clean_failure, invoke, invoke_json, spawn
+from tests.cli_helpers import FAST, ONE_PASS, TINY, assert_clean_failure, invoke, invoke_json, spawn
 
 
 def _count(path, kind="primary"):
@@ -38,7 +38,7 @@ def test_measure_json_keys(root):
 
 def test_profile_then_info(tmp_path):
     db = tmp_path / "p.db"
-    out = invoke_json("profile", "--n", "3", "--out", db, "--backend", "cpu", *TINY, *FAST)
+    out = invoke_json("profile", "--n", "3", "--out", db, "--backend", "cpu", *TINY, *FAST, *ONE_PASS)
     assert out["samples"] == 3
     assert set(out["live_noise_floor"]) == {"n", "median", "p90"} and "noise_warning" in out
     info = invoke_json("info", db)
@@ -85,7 +85,7 @@ def test_measure_bad_input(root):
 
 def test_profile_survives_kill_9_and_resumes_without_duplicates(tmp_path):
     db = tmp_path / "k.db"
-    args = ["profile", "--n", "40", "--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST]
+    args = ["profile", "--n", "40", "--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST, *ONE_PASS]
     proc = spawn(*args)
     deadline = time.time() + 120
     while _count(db) < 8 and time.time() < deadline and proc.poll() is None:
@@ -96,7 +96,7 @@ def test_profile_survives_kill_9_and_resumes_without_duplicates(tmp_path):
     assert 8 <= killed_at < 40
     # Each network is its own transaction: what was stored is whole, what was in flight is lost.
     resumed = invoke_json("profile", "--n", str(max(12, killed_at + 4)), "--out", db,
-                          "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST)
+                          "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST, *ONE_PASS)
     with ProfileStore(db, create=False) as s:
         keys = [x.arch_key for x in s.samples()]
     assert len(keys) == len(set(keys)) == resumed["samples"] == max(12, killed_at + 4)
@@ -104,14 +104,15 @@ def test_profile_survives_kill_9_and_resumes_without_duplicates(tmp_path):
 
 def test_time_limit_stops_between_batches_and_the_run_resumes(tmp_path):
     db = tmp_path / "t.db"
-    args = ["--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST]
+    args = ["--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST, *ONE_PASS]
     first = invoke_json("profile", "--n", "40", "--time-limit", "0.001", *args)
     # One network at least, then no new one starts; those in flight finish (up to the slots).
     assert first["time_limit_reached"] and 1 <= first["samples"] <= 9
     assert set(first["time_per_arch_ms"]) >= {"build", "warmup", "timed", "store", "total"}
     done = invoke_json("profile", "--n", "8", *args)
     assert not done["time_limit_reached"] and done["samples"] == 8
-    again = invoke_json("retime", "--profile", db, "--time-limit", "0.001", "--backend", "cpu", *TINY, *FAST)
+    again = invoke_json("retime", "--profile", db, "--time-limit", "0.001", "--backend", "cpu", *TINY, *FAST,
+                        *ONE_PASS)
     assert again["time_limit_reached"] and again["retimed"] == again["repeats"] >= 1
     assert_clean_failure(invoke("profile", "--n", "8", "--time-limit", "-1", *args), "time limit must be a positive")
     assert_clean_failure(invoke("profile", "--n", "8", "--workers", "-1", *args), "build_workers must be >= 0")
@@ -120,7 +121,7 @@ def test_time_limit_stops_between_batches_and_the_run_resumes(tmp_path):
 
 def test_two_profilers_write_the_same_file(tmp_path):
     db = tmp_path / "c.db"
-    common = ["--n", "10", "--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST]
+    common = ["--n", "10", "--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST, *ONE_PASS]
     procs = [spawn("profile", "--seed", str(seed), *common) for seed in (1, 2)]
     for p in procs:
         _, err = p.communicate(timeout=300)
@@ -132,11 +133,12 @@ def test_two_profilers_write_the_same_file(tmp_path):
 
 def test_retime_cli_resumes_and_fails_cleanly(tmp_path):
     db = tmp_path / "r.db"
-    invoke_json("profile", "--n", "4", "--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST)
-    first = invoke_json("retime", "--profile", db, "--backend", "cpu", *TINY, *FAST)
+    invoke_json("profile", "--n", "4", "--out", db, "--backend", "cpu", "--repeat-frac", "0", *TINY, *FAST,
+                *ONE_PASS)
+    first = invoke_json("retime", "--profile", db, "--backend", "cpu", *TINY, *FAST, *ONE_PASS)
     assert first["retimed"] == 4 and first["repeats"] == 4 and first["noise_floor"]["n"] == 4
     assert first["anchored_noise_floor"]["n"] == 4
-    assert invoke_json("retime", "--profile", db, "--backend", "cpu", *TINY, *FAST)["retimed"] == 0
+    assert invoke_json("retime", "--profile", db, "--backend", "cpu", *TINY, *FAST, *ONE_PASS)["retimed"] == 0
     assert invoke_json("info", db)["anchored_noise_floor"]["n"] == 4  # both timings of each had an anchor
     assert_clean_failure(invoke("retime", "--profile", tmp_path / "missing.db", "--backend", "cpu"), "missing.db")
     assert_clean_failure(invoke("retime", "--profile", db, "--backend", "cpu", "--times", "0"), "times must be at least 1")
@@ -144,3 +146,13 @@ def test_retime_cli_resumes_and_fails_cleanly(tmp_path):
     (tmp_path / "junk.db").write_bytes(b"not a database at all" * 10)
     assert_clean_failure(invoke("retime", "--profile", tmp_path / "junk.db", "--backend", "cpu"),
                          "junk.db is not a gnnlat profile")
+
+
+def test_visits_take_a_count_or_auto_and_refuse_anything_else(tmp_path):
+    db = tmp_path / "v.db"
+    for bad in ("0", "-2", "many", "1.5"):
+        assert_clean_failure(invoke("profile", "--n", "1", "--out", db, "--backend", "cpu", "--visits", bad),
+                             "--visits", "'auto'")
+    assert_clean_failure(invoke("profile", "--n", "1", "--out", db, "--visits", "2", "--ray", "local"),
+                         "--ray times each network in one pass")
+    assert not db.exists()  # refused before anything was written

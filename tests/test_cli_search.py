@@ -6,7 +6,7 @@ import pytest
 
 from gnnlat.genotype import Genotype
 from harness.store import ProfileStore
-from tests.cli_helpers import FAST, TINY, assert_clean_failure, invoke, invoke_json
+from tests.cli_helpers import FAST, ONE_PASS, TINY, assert_clean_failure, invoke, invoke_json
 from tests.fake_cifar import write_cifar10
 
 SMALL_NET = ["--epochs", "1", "--C", "4", "--layers", "3", "--batch-size", "32",
@@ -20,7 +20,7 @@ def local(tmp_path_factory):
     d = tmp_path_factory.mktemp("local")
     db, model = d / "p.db", d / "p.pt"
     out = invoke_json("profile", "--n", "24", "--out", db, "--backend", "cpu", "--seed", "3", "--repeat-frac", "0",
-                      "--C", "4", "--layers", "3", "--resolution", "8", *FAST)
+                      "--C", "4", "--layers", "3", "--resolution", "8", *FAST, *ONE_PASS)
     assert out["samples"] == 24
     res = invoke_json("train-predictor", "--profile", db, "--out", model, "--epochs", "20", "--val-frac", "0.25")
     assert res["n_train"] + res["n_val"] == 24
@@ -72,7 +72,7 @@ def test_predictor_bad_input(local, tmp_path):
     ProfileStore(empty).close()
     assert_clean_failure(invoke("train-predictor", "--profile", empty, "--out", tmp_path / "x.pt"), "no primary")
     plain = tmp_path / "plain.db"
-    invoke_json("profile", "--n", "2", "--out", plain, "--backend", "cpu", "--no-anchor", *TINY, *FAST)
+    invoke_json("profile", "--n", "2", "--out", plain, "--backend", "cpu", "--no-anchor", *TINY, *FAST, *ONE_PASS)
     assert_clean_failure(invoke("train-predictor", "--profile", plain, "--out", tmp_path / "x.pt",
                                 "--labels", "anchored"), "no anchored timing")
 
