@@ -2,12 +2,14 @@
 
 On a shared machine one network's ratio to the anchor drifts by a few percent over tens of
 seconds, and the rounds of one pass (a few seconds) all see the same drift: more rounds in a pass
-do not remove it. Passes ``visit_gap_s`` apart see drifts that no longer correlate, so the median
-of ``K`` passes' ratios has about ``1/sqrt(K)`` of one pass's error (docs/results.md, "Visits").
-Each visit opens the network afresh from the payload the worker prepared once.
+do not remove it. Passes ``visit_gap_s`` apart see drifts that mostly no longer correlate, so the
+median of ``K`` passes' ratios has up to ``1/sqrt(K)`` of one pass's error; on a busy machine
+part of the error is shared by one network's passes and stays (docs/results.md, "Passes 30 s
+apart"). Each pass opens the network afresh from the payload the worker prepared once.
 """
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import time
@@ -149,6 +151,12 @@ class Revisits:
         self.count.record(visits)
         if len(visits.done) >= self.count.needed(visits):
             return True
-        visits.due = time.perf_counter() + self.schedule.visit_gap_s
-        self.waiting.append(visits)
+        visits.due = time.perf_counter() + self.gap(visits)
+        bisect.insort(self.waiting, visits, key=lambda v: v.due)
         return False
+
+    def gap(self, visits: Visits) -> float:
+        """Seconds until a job's next pass: ``visit_gap_s`` stretched by up to 2x, differently per job
+        and pass (golden-ratio steps), so jobs that finished a pass together come back apart and do
+        not share their neighbours in rotation again."""
+        return self.schedule.visit_gap_s * (1.0 + (0.618034 * (visits.index + len(visits.done))) % 1.0)

@@ -146,3 +146,17 @@ def test_a_profile_in_passes_stores_each_network_once_with_its_passes_and_report
     assert all(len(s.extra["agreement"]["visits"]) == 2 for s in samples)
     assert summary["passes_per_arch"] == 2.0 and summary["pass_noise"] is None  # fewer than 10 pairs
     assert len(load_records(out)) == 6 and all(r.label == "anchored" for r in load_records(out))
+
+
+def test_jobs_that_finish_a_pass_together_come_back_apart():
+    from harness.visits import Revisits
+
+    revisits = Revisits(ScheduleConfig(visits=3, visit_gap_s=30.0))
+    jobs = [revisits.start(f"job-{i}", None) for i in range(8)]
+    for v in jobs:
+        assert not revisits.passed(v, *_pass(0, 2.0, 1.0))
+    gaps = [revisits.gap(v) for v in jobs]
+    assert all(30.0 <= g < 60.0 for g in gaps) and len({round(g, 3) for g in gaps}) == 8
+    spread = sorted(gaps)
+    assert max(b - a for a, b in zip(spread, spread[1:])) < 10.0  # spread over the range, not bunched
+    assert [v.due for v in revisits.waiting] == sorted(v.due for v in jobs)  # kept in the order they fall due
