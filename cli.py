@@ -243,7 +243,7 @@ def _visits(ctx: click.Context, param: click.Parameter, value: str | None) -> tu
 
 visits_option = click.option(
     "--visits", default=None, callback=_visits, metavar="N|auto",
-    help="cpu backends: passes per network, 30 s apart, the label their median: a busy machine's drift "
+    help="cpu backends: passes per network, 30-60 s apart, the label their median: a busy machine's drift "
          "averages out, at the rate's cost. auto (the default; 1 with --ray): as many as the run's own "
          "pass-to-pass noise needs, 1-6")
 

@@ -53,7 +53,7 @@ class ScheduleConfig:
     visits: int = 1  # separate passes per network, their ratios' median the label (harness.visits) ...
     max_visits: int = 0  # ... up to this many, as the run's pass-to-pass noise asks (0: exactly visits)
     visit_target: float = 0.017  # ... to bring the labels' expected median difference to this
-    visit_gap_s: float = 30.0  # each pass starts this long after the previous one ended
+    visit_gap_s: float = 30.0  # each pass starts 1-2 times this long after the previous one ended (staggered)
 
     def __post_init__(self) -> None:
         if self.slots < 1 or self.min_gap < 1 or self.confirmations < 1 or self.min_rounds < 1:
