@@ -234,8 +234,10 @@ AUTO_VISITS = (1, 6)  # --visits auto: fewest and most passes per network
 
 def _visits(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
     """``--visits``: (fewest, most) passes per network; "auto" lets the run's noise choose, up to 6."""
-    if value is None or value == "auto":
-        return None if value is None else AUTO_VISITS
+    if value is None:  # the default: auto, but one pass with --ray (profile tells them apart)
+        return None
+    if value == "auto":
+        return AUTO_VISITS
     if value.isdigit() and int(value) >= 1:
         return int(value), int(value)
     raise click.BadParameter(f"expected a whole number >= 1 or 'auto', got {value!r}")

@@ -86,15 +86,16 @@ class PassCount:
     window: int = 60
     min_pairs: int = 10
     probe_every: int = 4
-    diffs: deque = field(default_factory=deque)
+    diffs: deque = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.diffs = deque(maxlen=self.window)
 
     def record(self, visits: Visits) -> None:
         """Note the difference between a job's last two passes (call after each pass)."""
         if len(visits.done) >= 2:
             a, b = (visit_value(v) for _, v, _ in visits.done[-2:])
             self.diffs.append(abs(b / a - 1))
-            while len(self.diffs) > self.window:
-                self.diffs.popleft()
 
     def pass_noise(self) -> float | None:
         """``d``: the median difference between consecutive passes of one job (None: too few yet)."""

@@ -9,7 +9,7 @@ from harness.profile_stats import ProfileStats
 from harness.rounds import Flight, ScheduleConfig, ScheduleError, Verdict
 from harness.stream import Job, StreamTimer
 from harness.timers import OnnxRuntimeTimer, TimerSettings
-from harness.visits import PassCount, Visits, merge_visits
+from harness.visits import PassCount, Revisits, Visits, merge_visits
 
 TINY = NetworkConfig(C=4, layers=3, resolution=8)
 
@@ -149,8 +149,6 @@ def test_a_profile_in_passes_stores_each_network_once_with_its_passes_and_report
 
 
 def test_jobs_that_finish_a_pass_together_come_back_apart():
-    from harness.visits import Revisits
-
     revisits = Revisits(ScheduleConfig(visits=3, visit_gap_s=30.0))
     jobs = [revisits.start(f"job-{i}", None) for i in range(8)]
     for v in jobs:
