@@ -229,11 +229,11 @@ anchor_option = click.option(
     help="time DARTS V2 in every batch so drift can be divided out of the labels")
 
 
-AUTO_VISITS = (1, 6)  # --visits auto: fewest and most passes per network
+AUTO_VISITS = (1, 8)  # --visits auto: fewest and most passes per network
 
 
 def _visits(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
-    """``--visits``: (fewest, most) passes per network; "auto" lets the run's noise choose, up to 6."""
+    """``--visits``: (fewest, most) passes per network; "auto" lets the run's noise choose, up to 8."""
     if value is None:  # the default: auto, but one pass with --ray (profile tells them apart)
         return None
     if value == "auto":
@@ -245,9 +245,9 @@ def _visits(ctx: click.Context, param: click.Parameter, value: str | None) -> tu
 
 visits_option = click.option(
     "--visits", default=None, callback=_visits, metavar="N|auto",
-    help="cpu backends: passes per network, 30-60 s apart, the label their median: a busy machine's drift "
+    help="cpu backends: passes per network, 30-60 s apart, the label their center: a busy machine's drift "
          "averages out, at the rate's cost. auto (the default; 1 with --ray): as many as the run's own "
-         "pass-to-pass noise needs, 1-6")
+         "pass-to-pass noise needs, 1-8")
 
 
 def schedule_for(visits: tuple[int, int] | None) -> Any:

@@ -52,7 +52,8 @@ class ScheduleConfig:
     ballast: int = 40  # ONNX Runtime: sessions of the anchor opened before the first flight (harness.stream)
     visits: int = 1  # separate passes per network, their ratios' median the label (harness.visits) ...
     max_visits: int = 0  # ... up to this many, as the run's pass-to-pass noise asks (0: exactly visits)
-    visit_target: float = 0.017  # ... to bring the labels' expected median difference to this
+    visit_target: float = 0.016  # ... to bring the labels' expected median difference to this
+    visit_shared: float = 0.3  # ... given this share of a pass's error in common to one network's passes
     visit_gap_s: float = 30.0  # each pass starts 1-2 times this long after the previous one ended (staggered)
 
     def __post_init__(self) -> None:
@@ -62,8 +63,8 @@ class ScheduleConfig:
             raise ScheduleError("schedule needs ballast >= 0")
         if self.visits < 1 or 0 < self.max_visits < self.visits or not self.visit_gap_s >= 0:
             raise ScheduleError("schedule needs visits >= 1, max_visits 0 or >= visits, and visit_gap_s >= 0")
-        if not self.visit_target > 0:
-            raise ScheduleError("schedule needs visit_target > 0")
+        if not (self.visit_target > 0 and 0 <= self.visit_shared < 1):
+            raise ScheduleError("schedule needs visit_target > 0 and 0 <= visit_shared < 1")
         if not (self.window_s > 0 and self.agree_tol > 0 and self.anchor_every_s >= 0):
             raise ScheduleError("schedule needs window_s > 0, agree_tol > 0 and anchor_every_s >= 0")
         if self.max_windows < self.min_gap * self.confirmations + 1:

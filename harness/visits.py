@@ -1,11 +1,11 @@
-"""Visits: a network timed in separate passes far apart in time, its label the median of theirs.
+"""Visits: a network timed in separate passes far apart in time, its label the center of theirs.
 
 On a shared machine one network's ratio to the anchor drifts by a few percent over tens of
 seconds, and the rounds of one pass (a few seconds) all see the same drift: more rounds in a pass
 do not remove it. Passes ``visit_gap_s`` apart see drifts that mostly no longer correlate, so the
-median of ``K`` passes' ratios has up to ``1/sqrt(K)`` of one pass's error; on a busy machine
-part of the error is shared by one network's passes and stays (docs/results.md, "Passes 30 s
-apart"). Each pass opens the network afresh from the payload the worker prepared once.
+center of ``K`` passes' ratios has about ``1/sqrt(K)`` of one pass's error; a part of the error
+(~30% of one pass's, measured) is shared by one network's passes and stays (docs/results.md,
+"Passes 30 s apart"). Each pass opens the network afresh from the payload the worker prepared once.
 """
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from statistics import median
 
 from harness.rounds import Flight, ScheduleConfig, Verdict
 
+GOLDEN = 0.618034  # steps of this (mod 1) spread job indices evenly over [0, 1)
+
 
 @dataclass
 class Visits:
@@ -26,7 +28,7 @@ class Visits:
 
     job: object
     payload: object
-    index: int = 0  # the job's place in the run: every PassCount.probe_every-th is a probe
+    index: int = 0  # the job's place in the run: it spreads extra passes and gaps over jobs
     done: list[tuple[Flight, Verdict, float | None]] = field(default_factory=list)  # flight, verdict, anchor ms
     due: float = 0.0  # the next pass may start at this clock time
 
@@ -46,28 +48,36 @@ def visit_value(v: Verdict) -> float:
 
 def merge_visits(visits: Visits, agree_tol: float) -> tuple[Flight, Verdict, float | None]:
     """The passes as one timing: every round of every pass; with an anchor, the label's ratio is the
-    median of the passes' ratios (geometric: ratios multiply), without one the lowest minimum, as
-    within a pass. Agreed when some pass agreed within itself and the passes lie within
-    ``agree_tol`` of their median at the median (one outlying pass of three or more is outvoted);
-    ``spread`` is the furthest pass's distance. One pass is returned as it is."""
+    :func:`center` of the passes' ratios (on logs: ratios multiply), without one the lowest minimum,
+    as within a pass. Agreed when some pass agreed within itself and the passes lie within
+    ``agree_tol`` of their center at the median; ``spread`` is the furthest pass's distance. One
+    pass is returned as it is."""
     if len(visits.done) == 1:
         return visits.done[0]
     flights, verdicts, anchors = zip(*visits.done)
     merged = Flight(visits.job, _spent,
                     rounds=[r for f in flights for r in f.rounds], runs=[r for f in flights for r in f.runs])
     values = [visit_value(v) for v in verdicts]
-    center = math.exp(median(math.log(x) for x in values))
-    deviations = [abs(x / center - 1) for x in values]
+    mid = math.exp(center([math.log(x) for x in values]))
+    deviations = [abs(x / mid - 1) for x in values]
     spread = max(deviations)
     label = min(v.label_ms for v in verdicts)
     anchored = all(v.ratio for v in verdicts)
     agreed = any(v.agreed for v in verdicts) and median(deviations) <= agree_tol
     verdict = Verdict(True, agreed, label, spread, sum(v.windows for v in verdicts), values,
-                      center if anchored else None)
+                      mid if anchored else None)
     if anchored:
-        return merged, verdict, label / center
+        return merged, verdict, label / mid
     known = [a for a in anchors if a is not None]  # raw minima: the lowest, as within one pass
     return merged, verdict, (min(known) if known else None)
+
+
+def center(xs: list[float]) -> float:
+    """The Hodges-Lehmann estimate: the median of the means of every pair (each value with itself
+    too). Pass errors are Gaussian to their 95th percentile (measured), where it is 95% as
+    efficient as the mean, and the plain median of 3 or 5 passes barely beats that of 2 or 4; yet
+    one pass hit by a burst among four or more is outvoted."""
+    return float(median((a + b) / 2 for i, a in enumerate(xs) for b in xs[i:]))
 
 
 @dataclass
@@ -75,12 +85,13 @@ class PassCount:
     """How many passes a job gets: ``visits``, or with ``max_visits`` above it, as many as the run's
     own pass-to-pass noise asks for.
 
-    With independent passes, the median difference between two labels of ``K`` passes each is
-    about ``d / sqrt(K)``, where ``d`` is that between single passes; so ``K = ceil((d /
-    visit_target)^2)``, within [visits, max_visits]. ``d`` is the median difference between a
-    job's consecutive passes over the run's last ``window`` jobs. A quiet machine needs one pass,
-    and so that ``d`` stays measured, every ``probe_every``-th job gets at least two; until
-    ``min_pairs`` differences are in, every job gets two."""
+    Two labels of ``K`` passes each differ at the median by about ``d * sqrt(1/K + s^2)``, where
+    ``d`` is the median difference between single passes and ``s`` (``visit_shared``) the share
+    of a pass's error that one job's passes have in common; so ``K = 1 / ((visit_target/d)^2 -
+    s^2)``, within [visits, max_visits]. ``d`` is measured over the run's last ``window`` jobs. A
+    fractional ``K`` gives some jobs one pass more than others (in golden-ratio steps by job), so
+    a quiet machine's 1.3 costs 1.3 passes, not 2. So that ``d`` stays measured, at least one job
+    in ``probe_every`` gets two; until ``min_pairs`` differences are in, every job gets two."""
 
     schedule: ScheduleConfig
     window: int = 60
@@ -108,10 +119,17 @@ class PassCount:
         if most == s.visits:
             return s.visits
         d = self.pass_noise()
-        k = 2 if d is None else math.ceil((d / s.visit_target) ** 2)
-        if visits.index % self.probe_every == 0:
-            k = max(k, 2)
+        share = 2.0 if d is None else max(self.passes_for(d), 1.0 + 1.0 / self.probe_every)
+        if share >= most:
+            return most
+        k = math.floor(share) + ((GOLDEN * visits.index) % 1.0 < share % 1.0)
         return min(max(k, s.visits), most)
+
+    def passes_for(self, d: float) -> float:
+        """Passes (a fraction) that bring two labels' expected median difference to the target."""
+        s = self.schedule
+        left = (s.visit_target / d) ** 2 - s.visit_shared ** 2 if d > 0 else math.inf
+        return 1.0 / left if left > 0 else math.inf
 
 
 @dataclass
@@ -160,4 +178,4 @@ class Revisits:
         """Seconds until a job's next pass: ``visit_gap_s`` stretched by up to 2x, differently per job
         and pass (golden-ratio steps), so jobs that finished a pass together come back apart and do
         not share their neighbours in rotation again."""
-        return self.schedule.visit_gap_s * (1.0 + (0.618034 * (visits.index + len(visits.done))) % 1.0)
+        return self.schedule.visit_gap_s * (1.0 + (GOLDEN * (visits.index + len(visits.done))) % 1.0)

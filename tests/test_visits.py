@@ -1,4 +1,4 @@
-"""harness.visits: a network timed in passes far apart, its label the median of the passes."""
+"""harness.visits: a network timed in passes far apart, its label the center of the passes."""
 import math
 
 import pytest
@@ -9,7 +9,7 @@ from harness.profile_stats import ProfileStats
 from harness.rounds import Flight, ScheduleConfig, ScheduleError, Verdict
 from harness.stream import Job, StreamTimer
 from harness.timers import OnnxRuntimeTimer, TimerSettings
-from harness.visits import PassCount, Revisits, Visits, merge_visits
+from harness.visits import PassCount, Revisits, Visits, center, merge_visits
 
 TINY = NetworkConfig(C=4, layers=3, resolution=8)
 
@@ -33,7 +33,7 @@ def test_one_pass_is_its_own_timing():
     assert verdict.ratio == 1.25 and anchor_ms == pytest.approx(1.6) and len(flight.rounds) == 2
 
 
-def test_two_passes_take_the_geometric_median_of_their_ratios_and_the_lowest_minimum():
+def test_two_passes_take_the_geometric_mean_of_their_ratios_and_the_lowest_minimum():
     flight, verdict, anchor_ms = merge_visits(_visits(_pass(0, 2.0, 1.0), _pass(40, 2.3, 1.21)), agree_tol=0.15)
     assert verdict.ratio == pytest.approx(1.1)  # sqrt(1.0 * 1.21)
     assert verdict.label_ms == 2.0 and anchor_ms == pytest.approx(2.0 / 1.1)
@@ -42,12 +42,23 @@ def test_two_passes_take_the_geometric_median_of_their_ratios_and_the_lowest_min
     assert verdict.spread == pytest.approx(0.1) and verdict.agreed
 
 
-def test_passes_that_disagree_are_flagged_and_a_third_outvotes_one_outlier():
+def test_the_center_is_the_median_of_pairwise_means():
+    assert center([1.0]) == 1.0 and center([1.0, 2.0]) == 1.5  # two: their mean
+    assert center([0.0, 0.0, 3.0]) == pytest.approx(0.75)  # means 0, 0, 3, 0, 1.5, 1.5: median 0.75
+    assert center([0.0, 0.1, 0.2, 0.3]) == pytest.approx(0.15)  # symmetric: the mean
+    assert center([0.0, 0.01, 0.02, 1.0, 0.015]) < 0.02  # one far outlier among five barely moves it
+
+
+def test_passes_that_disagree_are_flagged_and_one_outlier_among_four_is_outvoted():
     _, two, _ = merge_visits(_visits(_pass(0, 2.0, 1.0), _pass(40, 2.3, 1.21)), agree_tol=0.03)
-    assert not two.agreed  # each 10% from their median: more than 3%
-    _, three, _ = merge_visits(_visits(_pass(0, 2.0, 1.0), _pass(40, 2.6, 1.3), _pass(80, 2.0, 1.01)), 0.03)
-    assert three.ratio == pytest.approx(1.01) and three.agreed  # two of three agree: the outlier is outvoted
-    assert three.spread == pytest.approx(1.3 / 1.01 - 1)
+    assert not two.agreed  # each 10% from their center: more than 3%
+    burst = _pass(40, 2.6, 1.3)
+    _, three, _ = merge_visits(_visits(_pass(0, 2.0, 1.0), burst, _pass(80, 2.0, 1.01)), 0.03)
+    assert not three.agreed  # one burst in three passes pulls the center: flagged, not passed as clean
+    four = _visits(_pass(0, 2.0, 1.0), burst, _pass(80, 2.0, 1.01), _pass(120, 2.0, 1.02))
+    _, verdict, _ = merge_visits(four, 0.03)
+    assert verdict.agreed and verdict.ratio == pytest.approx(1.0175, abs=1e-3)  # three of four agree
+    assert verdict.spread == pytest.approx(1.3 / verdict.ratio - 1)
     _, calm, _ = merge_visits(_visits(_pass(0, 2.0, 1.0, agreed=False), _pass(40, 2.0, 1.02)), 0.03)
     assert calm.agreed  # one pass agreed within itself, and both lie within 1% of their median
     _, neither, _ = merge_visits(_visits(_pass(0, 2.0, 1.0, False), _pass(40, 2.0, 1.02, False)), 0.03)
@@ -109,16 +120,33 @@ def test_fixed_visits_ignore_the_noise():
     assert count.needed(Visits("job", None, 1)) == 3
 
 
+def _mean_passes(count: PassCount, jobs: int = 1000) -> float:
+    return sum(count.needed(Visits("job", None, i)) for i in range(jobs)) / jobs
+
+
 def test_auto_passes_follow_the_runs_pass_to_pass_noise():
-    auto = dict(visits=1, max_visits=6, visit_target=0.02)
+    auto = dict(visits=1, max_visits=6, visit_target=0.02, visit_shared=0.0)
     assert _count_after(0.03, 5, **auto).needed(Visits("job", None, 1)) == 2  # too few pairs yet: two
     noisy = _count_after(0.03, 20, **auto)
     assert noisy.pass_noise() == pytest.approx(0.03)
-    assert noisy.needed(Visits("job", None, 1)) == 3  # (3% / 2%)^2 = 2.25
+    assert noisy.passes_for(0.03) == pytest.approx(2.25)  # (3% / 2%)^2
+    assert {noisy.needed(Visits("job", None, i)) for i in range(100)} == {2, 3}
+    assert _mean_passes(noisy) == pytest.approx(2.25, abs=0.01)  # a quarter of the jobs get a third
     assert _count_after(0.10, 20, **auto).needed(Visits("job", None, 1)) == 6  # capped at max_visits
     quiet = _count_after(0.01, 20, **auto)
-    assert quiet.needed(Visits("job", None, 1)) == 1
-    assert quiet.needed(Visits("job", None, 4)) == 2  # a probe keeps the noise measured
+    assert {quiet.needed(Visits("job", None, i)) for i in range(100)} == {1, 2}
+    assert _mean_passes(quiet) == pytest.approx(1.25, abs=0.01)  # one job in four keeps the noise measured
+
+
+def test_the_shared_error_asks_for_more_passes_on_a_busy_machine_only():
+    count = _count_after(0.03, 20, visits=1, max_visits=8, visit_target=0.016, visit_shared=0.3)
+    assert count.passes_for(0.03) == pytest.approx(1 / ((0.016 / 0.03) ** 2 - 0.09))  # 5.1, not 2.8 without it
+    assert count.passes_for(0.016) == pytest.approx(1 / 0.91)  # quiet: barely more than one
+    assert count.passes_for(0.06) == math.inf  # a floor the passes cannot reach: as many as allowed
+    assert count.needed(Visits("job", None, 1)) in (5, 6)
+    assert _count_after(0.06, 20, visits=1, max_visits=8).needed(Visits("job", None, 1)) == 8
+    with pytest.raises(ScheduleError):
+        ScheduleConfig(visit_shared=1.0)
 
 
 def test_the_noise_estimate_forgets_the_start_of_a_long_run():
