@@ -5,7 +5,7 @@ seconds, and the rounds of one pass (a few seconds) all see the same drift: more
 do not remove it. Passes ``visit_gap_s`` apart see drifts that mostly no longer correlate, so the
 center of ``K`` passes' ratios has about ``1/sqrt(K)`` of one pass's error; a part of the error
 (~30% of one pass's, measured) is shared by one network's passes and stays (docs/results.md,
-"Passes 30 s apart"). Each pass opens the network afresh from the payload the worker prepared once.
+"Passes 30 s apart" and "Passes for the shared error"). Each pass opens the network afresh from the payload the worker prepared once.
 """
 from __future__ import annotations
 
@@ -119,10 +119,10 @@ class PassCount:
         if most == s.visits:
             return s.visits
         d = self.pass_noise()
-        share = 2.0 if d is None else max(self.passes_for(d), 1.0 + 1.0 / self.probe_every)
-        if share >= most:
+        mean_k = 2.0 if d is None else max(self.passes_for(d), 1.0 + 1.0 / self.probe_every)
+        if mean_k >= most:
             return most
-        k = math.floor(share) + ((GOLDEN * visits.index) % 1.0 < share % 1.0)
+        k = math.floor(mean_k) + ((GOLDEN * visits.index) % 1.0 < mean_k % 1.0)
         return min(max(k, s.visits), most)
 
     def passes_for(self, d: float) -> float:
