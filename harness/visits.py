@@ -5,7 +5,8 @@ seconds, and the rounds of one pass (a few seconds) all see the same drift: more
 do not remove it. Passes ``visit_gap_s`` apart see drifts that mostly no longer correlate, so the
 center of ``K`` passes' ratios has about ``1/sqrt(K)`` of one pass's error; a part of the error
 (~30% of one pass's, measured) is shared by one network's passes and stays (docs/results.md,
-"Passes 30 s apart" and "Passes for the shared error"). Each pass opens the network afresh from the payload the worker prepared once.
+"Passes 30 s apart" and "Passes for the shared error"). Each pass opens the network afresh from
+the payload the worker prepared once.
 """
 from __future__ import annotations
 
