@@ -50,7 +50,7 @@ class ScheduleConfig:
     anchor_every_s: float = 0.0  # the anchor's rounds: at most this often (0: every rotation)
     anchored: bool = True  # with an anchor, rounds agree on their ratio to it (drift divided out)
     ballast: int = 40  # ONNX Runtime: sessions of the anchor opened before the first flight (harness.stream)
-    visits: int = 1  # separate passes per network, their ratios' median the label (harness.visits) ...
+    visits: int = 1  # separate passes per network, their ratios' center the label (harness.visits) ...
     max_visits: int = 0  # ... up to this many, as the run's pass-to-pass noise asks (0: exactly visits)
     visit_target: float = 0.016  # ... to bring the labels' expected median difference to this
     visit_shared: float = 0.3  # ... given this share of a pass's error in common to one network's passes

@@ -123,8 +123,8 @@ class PassCount:
         mean_k = 2.0 if d is None else max(self.passes_for(d), 1.0 + 1.0 / self.probe_every)
         if mean_k >= most:
             return most
-        k = math.floor(mean_k) + ((GOLDEN * visits.index) % 1.0 < mean_k % 1.0)
-        return min(max(k, s.visits), most)
+        k = math.floor(mean_k) + ((GOLDEN * visits.index) % 1.0 < mean_k % 1.0)  # <= most: mean_k < most
+        return max(k, s.visits)
 
     def passes_for(self, d: float) -> float:
         """Passes (a fraction) that bring two labels' expected median difference to the target."""

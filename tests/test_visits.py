@@ -60,7 +60,7 @@ def test_passes_that_disagree_are_flagged_and_one_outlier_among_four_is_outvoted
     assert verdict.agreed and verdict.ratio == pytest.approx(1.0175, abs=1e-3)  # three of four agree
     assert verdict.spread == pytest.approx(1.3 / verdict.ratio - 1)
     _, calm, _ = merge_visits(_visits(_pass(0, 2.0, 1.0, agreed=False), _pass(40, 2.0, 1.02)), 0.03)
-    assert calm.agreed  # one pass agreed within itself, and both lie within 1% of their median
+    assert calm.agreed  # one pass agreed within itself, and both lie within 1% of their center
     _, neither, _ = merge_visits(_visits(_pass(0, 2.0, 1.0, False), _pass(40, 2.0, 1.02, False)), 0.03)
     assert not neither.agreed
 
